@@ -1,0 +1,165 @@
+"""The KCP reference shop: ``create_app()`` builds it; ``flask run`` finds it here.
+
+Configuration is read in this order, later wins: built-in defaults, ``instance/config.py``, the
+environment (the contract variables in DESIGN.md), and finally ``test_config`` for tests.
+With no configuration at all the shop runs on the project's offline KCP sandbox; on first run
+it creates what it needs in ``instance/`` and says so once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import requests
+from flask import Flask
+
+from kcp.client import KcpClient
+from kcp.config import SANDBOX_API_BASE, KcpConfig
+from kcp.errors import KcpConfigError
+from kcp.masking import mask_text
+from kcp.signing import generate_credentials
+from shop.extensions import db
+from shop.runtime import KcpRuntime
+
+# Every variable of the configuration contract; the environment overrides instance/config.py.
+CONTRACT_KEYS = (
+    "KCP_ENV", "KCP_SITE_CD", "KCP_SITE_NAME", "KCP_CERT_FILE", "KCP_KEY_FILE", "KCP_KEY_PASSWORD",
+    "KCP_API_BASE", "KCP_JS_URL", "KCP_RECEIPT_BASE", "KCP_NOTIFY_IPS", "KCP_TIMEOUT",
+    "DATABASE_URL", "SECRET_KEY", "ADMIN_PASSWORD",
+)
+# Extra settings of this project (documented in README), also read from the environment.
+EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE")
+
+log = logging.getLogger("shop")
+
+
+class MaskingFilter(logging.Filter):
+    """Last line of defence: mask card numbers and key material in every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the formatted message with secrets masked."""
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _say_once(app: Flask, text: str) -> None:
+    """Tell the person starting the shop about something created for them (stderr, not the log)."""
+    if not app.config.get("TESTING"):
+        print(f" * {text}", file=sys.stderr)
+
+
+def _instance_secret(app: Flask, name: str, nbytes: int = 32) -> str:
+    """Read a generated secret from instance/, creating it (mode 0600) on first run."""
+    path = Path(app.instance_path) / name
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _sandbox_credentials(app: Flask) -> tuple[Path, Path, str]:
+    """The sandbox merchant certificate and encrypted key in instance/, created on first run."""
+    directory = Path(app.instance_path) / "kcp-sandbox"
+    directory.mkdir(exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    password = _instance_secret(app, "kcp-sandbox/key-password", 18)
+    if not (cert.exists() and key.exists()):
+        generate_credentials(directory, password)
+        _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} (sandbox only; never sent anywhere).")
+    return cert, key, password
+
+
+def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge defaults, instance/config.py, the environment and test_config into app.config."""
+    app.config.from_mapping(
+        SQLALCHEMY_ENGINE_OPTIONS={},
+        MAX_CONTENT_LENGTH=256 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        BABEL_DEFAULT_LOCALE="ko",
+        SANDBOX_DB_PATH=str(Path(app.instance_path) / "kcp-sandbox.sqlite3"),
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    for key in CONTRACT_KEYS + EXTRA_KEYS:
+        if os.environ.get(key):
+            app.config[key] = os.environ[key]
+    if test_config:
+        app.config.update(test_config)
+    return {key: app.config[key] for key in CONTRACT_KEYS + EXTRA_KEYS if app.config.get(key) not in (None, "")}
+
+
+def build_kcp(app: Flask, settings: Mapping[str, Any]) -> KcpRuntime:
+    """Build and check the KCP configuration, signer and client; refuse a setup that cannot work."""
+    env = str(settings.get("KCP_ENV", "sandbox")).lower()
+    sandbox_credentials = _sandbox_credentials(app) if env == "sandbox" else None
+    config = KcpConfig.from_mapping(settings, sandbox_credentials=sandbox_credentials)
+    signer = config.load_signer()
+    session = requests.Session()
+    runtime_holder: dict[str, KcpRuntime] = {}
+    client = KcpClient(config, signer, session=session,
+                       on_exchange=lambda exchange: runtime_holder["rt"].dispatch(exchange))
+    if config.is_sandbox and config.api_base.startswith(SANDBOX_API_BASE):
+        from kcp.sandbox.transport import InProcessTransport
+        session.mount(SANDBOX_API_BASE, InProcessTransport(app))
+    runtime = KcpRuntime(config=config, signer=signer, client=client)
+    runtime_holder["rt"] = runtime
+    return runtime
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str | os.PathLike | None = None) -> Flask:
+    """Create the shop: configuration, extensions, KCP runtime, blueprints and CLI."""
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=str(Path(instance_path).resolve()) if instance_path else None)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    settings = load_settings(app, test_config)
+    env = str(settings.get("KCP_ENV", "sandbox")).lower()
+
+    if not app.config.get("SECRET_KEY"):
+        if env == "live":
+            raise KcpConfigError("SECRET_KEY is required when KCP_ENV=live; set it to a long random string.")
+        app.config["SECRET_KEY"] = _instance_secret(app, "secret-key")
+    if not app.config.get("ADMIN_PASSWORD"):
+        if env == "live":
+            raise KcpConfigError("ADMIN_PASSWORD is required when KCP_ENV=live; set it to the staff password.")
+        fresh = not (Path(app.instance_path) / "admin-password").exists()
+        app.config["ADMIN_PASSWORD"] = _instance_secret(app, "admin-password", 9)
+        if fresh:
+            _say_once(app, f"Admin password for /admin: {app.config['ADMIN_PASSWORD']} (kept in instance/admin-password).")
+    if env != "sandbox":
+        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+
+    database_url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'shop.sqlite3'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    if database_url.startswith("sqlite"):
+        # WAL lets readers run beside the single writer; the busy timeout makes writers queue
+        # instead of failing with "database is locked".
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+
+    handler = logging.StreamHandler()
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("kcp", "shop"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskingFilter) for h in logger.handlers for f in h.filters):
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+    app.extensions["kcp"] = build_kcp(app, settings)
+
+    import shop
+    shop.init_app(app)
+    if app.extensions["kcp"].config.is_sandbox:
+        from kcp.sandbox import init_sandbox
+        init_sandbox(app)
+    return app

@@ -1,0 +1,19 @@
+# Copy to instance/config.py and edit. Environment variables of the same name win over this file.
+# Every key is documented in README.md ("Configuration").
+
+# sandbox (offline, default) | test (KCP's T0000 staging) | live
+KCP_ENV = "test"
+KCP_SITE_CD = "T0000"
+KCP_SITE_NAME = "My Shop"
+
+# The certificate and encrypted PKCS#8 private key KCP hands out (never commit them).
+KCP_CERT_FILE = "/etc/kcp/cert.pem"
+KCP_KEY_FILE = "/etc/kcp/splPrikeyPKCS8.pem"
+KCP_KEY_PASSWORD = "change-me"
+
+# Seconds each KCP API call may take before the outcome is treated as unknown.
+KCP_TIMEOUT = "10"
+
+# DATABASE_URL = "postgresql+psycopg://shop:secret@127.0.0.1/shop"
+# SECRET_KEY = "a long random string"      # required in live
+# ADMIN_PASSWORD = "staff password"        # required in live

@@ -1,0 +1,113 @@
+"""Fixtures shared by every test: real RSA credentials, a fresh app on real SQLite files, and a
+real HTTP server that serves the app (and so its sandbox) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from kcp.signing import generate_credentials
+
+from app import CONTRACT_KEYS, EXTRA_KEYS, create_app
+
+KEY_PASSWORD = "test-key-password"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own KCP_* variables must not leak into the tests."""
+    for key in CONTRACT_KEYS + EXTRA_KEYS:
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session")
+def kcp_credentials(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A certificate and encrypted PKCS#8 key made for this test run: (cert, key, password)."""
+    cert, key = generate_credentials(tmp_path_factory.mktemp("kcp-credentials"), KEY_PASSWORD)
+    return cert, key, KEY_PASSWORD
+
+
+@pytest.fixture
+def app_config(tmp_path: Path, kcp_credentials: tuple[Path, Path, str]) -> dict[str, Any]:
+    """The configuration of a test app: sandbox mode, files under tmp_path, real CSRF."""
+    cert, key, password = kcp_credentials
+    return {
+        "TESTING": True,
+        "KCP_ENV": "sandbox",
+        "KCP_SITE_CD": "T0000",
+        "KCP_CERT_FILE": str(cert),
+        "KCP_KEY_FILE": str(key),
+        "KCP_KEY_PASSWORD": password,
+        "KCP_TIMEOUT": "5",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+        "SANDBOX_DB_PATH": str(tmp_path / "kcp-sandbox.sqlite3"),
+        "SECRET_KEY": "test-secret-key",
+        "ADMIN_PASSWORD": "test-admin-password",
+        # Notifier retries are compressed to fractions of a second in tests.
+        "KCP_SANDBOX_NOTIFY_SCHEDULE": "0,0.05,0.05,0.05,0.05,0.05,0.05,0.05,0.05,0.05",
+    }
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, app_config: dict[str, Any]) -> Callable[..., Any]:
+    """Build an app with app_config plus overrides; its instance folder is tmp_path/instance."""
+
+    def _make(**overrides: Any):
+        return create_app({**app_config, **overrides}, instance_path=tmp_path / "instance")
+
+    return _make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any]):
+    """The shop on the in-process sandbox."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """Flask test client of ``app``."""
+    return app.test_client()
+
+
+class LiveServer:
+    """The app served by a real threaded HTTP server on 127.0.0.1 (a random free port)."""
+
+    def __init__(self) -> None:
+        self._server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread: threading.Thread | None = None
+        self.app = None
+
+    def start(self, app) -> "LiveServer":
+        """Serve ``app`` until stop()."""
+        self.app = app
+        self._server.app = app
+        self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and wait for its thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(make_app: Callable[..., Any]) -> Iterator[LiveServer]:
+    """The shop and its sandbox over real HTTP: the shop's KCP client calls the sandbox through
+    the socket (KCP_API_BASE is this server's /_sandbox/kcp), and the sandbox notifier posts to
+    this server's /common_return, exactly as KCP would reach a deployed shop."""
+    server = LiveServer()
+    app = make_app(KCP_API_BASE=f"{server.url}/_sandbox/kcp",
+                   KCP_SANDBOX_NOTIFY_URL=f"{server.url}/common_return")
+    server.start(app)
+    yield server
+    server.stop()
