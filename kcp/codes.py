@@ -698,6 +698,80 @@ REM_MNY_MISMATCH = "SB07"
 UNKNOWN_TRANSACTION = "SB08"
 MALFORMED_REQUEST = "SB09"
 
+# ---- BEGIN sandbox-added result codes (kcp/sandbox owner) -----------------------------------
+# Refusals the sandbox makes for which neither the documents nor the SB01-SB09 block above give a
+# code. Same 'SB' convention: never a real KCP code.
+_SANDBOX_ADDED: tuple[ResultCode, ...] = (
+    ResultCode(
+        "SB10", "부분취소 불가 거래", "Partial refund not allowed",
+        "승인 응답의 partcanc_yn이 N인 거래에 부분취소(STPC)를 요청했습니다.",
+        "A partial refund (STPC) was requested for a transaction whose approval said partcanc_yn=N.",
+        "전체 취소(STSC)를 하거나 다른 방법으로 환불하세요.",
+        "Cancel it in full (STSC) or refund by other means.",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB11", "조회 결제수단 불일치", "pay_type does not match",
+        "조회 요청의 pay_type(PACA/PABK/PAVC/PAMC)이 거래의 결제수단과 다릅니다.",
+        "The inquiry's pay_type (PACA/PABK/PAVC/PAMC) is not the transaction's payment method.",
+        "거래의 결제수단에 맞는 pay_type으로 서명하고 요청하세요.",
+        "Sign and send the pay_type of the transaction's payment method.",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB12", "취소 불가 상태", "State does not allow this change",
+        "거래 상태가 이 요청을 허용하지 않습니다 (예: 입금 전 가상계좌의 부분취소).",
+        "The transaction's state does not allow this request (e.g. a partial refund of an "
+        "unpaid virtual account).",
+        "거래 조회로 상태를 확인하세요; 입금 전 가상계좌는 전체 취소(STSC)만 됩니다.",
+        "Check the state by inquiry; an unpaid virtual account can only be cancelled in full (STSC).",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB13", "카드 승인 거절", "Card declined",
+        "카드사가 승인을 거절했습니다 (샌드박스: 끝자리 0002 테스트 카드번호는 항상 거절됩니다).",
+        "The card issuer declined the approval (sandbox: test card numbers ending in 0002 always decline).",
+        "다른 카드로 결제하도록 안내하세요.",
+        "Ask the buyer to pay with another card.",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB14", "카드 유효기간 오류", "Wrong card expiry",
+        "card_expiry가 YYMM 형식이 아니거나 이미 지났습니다.",
+        "card_expiry is not YYMM or is in the past.",
+        "카드의 유효기간을 년월(YYMM) 순서로 보내세요 (07/23 -> 2307).",
+        "Send the card's expiry as year and month, YYMM (07/23 -> 2307).",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB15", "카드 인증 실패", "Card authentication failed",
+        "인증방식(11121000)의 card_taxno(생년월일/사업자번호) 또는 card_pwd(비밀번호 앞 두 자리)가 "
+        "맞지 않습니다 (샌드박스: 비밀번호 99는 항상 실패).",
+        "card_taxno (birth date / business number) or card_pwd (first two password digits) of a certified "
+        "(11121000) payment does not match (sandbox: password 99 always fails).",
+        "구매자에게 값을 다시 확인하게 하세요.",
+        "Ask the buyer to check the values.",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB16", "카드번호 오류", "Invalid card number",
+        "card_no가 13~19자리 숫자가 아닙니다.",
+        "card_no is not 13 to 19 digits.",
+        "카드번호를 숫자만 보내세요.",
+        "Send the card number as digits only.",
+        "sandbox",
+    ),
+)
+RESULT_CODES.update({rc.code: rc for rc in _SANDBOX_ADDED})
+PARTIAL_CANCEL_NOT_ALLOWED = "SB10"
+PAY_TYPE_MISMATCH = "SB11"
+STATE_DOES_NOT_ALLOW = "SB12"
+CARD_DECLINED = "SB13"
+CARD_EXPIRY_INVALID = "SB14"
+CARD_AUTH_FAILED = "SB15"
+CARD_NUMBER_INVALID = "SB16"
+# ---- END sandbox-added result codes ---------------------------------------------------------
+
 
 def explain(res_cd: str) -> ResultCode:
     """Explain a res_cd; a code missing from RESULT_CODES gets a generic entry naming it."""
