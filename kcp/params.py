@@ -423,6 +423,8 @@ def _field_error(param: Param, value: str) -> str | None:
     """The rule a non-empty value breaks, from the parameter's metadata, or None."""
     if param.returned:
         return "must be empty on the order page (the payment window fills it)"
+    if param.allowed:
+        return None if value in param.allowed else f"one of {', '.join(param.allowed)}"
     if len(value) > param.max_length:
         return f"at most {param.max_length} characters (got {len(value)})"
     if param.free_text:
@@ -430,8 +432,6 @@ def _field_error(param: Param, value: str) -> str | None:
         if bad:
             shown = ", ".join("newline" if ch in "\r\n" else ch for ch in bad)
             return f"contains a character KCP forbids ({shown}); forbidden: , & ; newline \\ | ' \""
-    if param.allowed and value not in param.allowed:
-        return f"one of {', '.join(param.allowed)}"
     if param.pattern and not re.fullmatch(param.pattern, value):
         if param.name == "site_cd" and re.fullmatch(r"[A-Za-z0-9]{5}", value):
             return "upper-case letters only: a lower-case site code gives 3014 (004 FAQ)"
