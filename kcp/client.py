@@ -1,0 +1,330 @@
+"""KCP's server-to-server APIs: approval, manual card, cancel / partial refund, inquiry.
+
+One ``KcpClient`` per merchant site holds one ``requests.Session``. Every call:
+
+* POSTs a JSON body with exactly the documents' field names (000-003), amounts as digit strings
+  like KCP's samples, UTF-8 encoded, ``Content-Type: application/json; charset=utf-8``;
+* has a timeout (``config.timeout``) and is **never retried**: a retried approval or cancel could
+  move money twice, so an unclear outcome is reported, not repeated;
+* goes through ``raise_for_response``, the one place that turns an answer into a result or an
+  exception (``KcpApiError`` for ``res_cd`` != ``0000``, ``KcpTransportError`` for an HTTP error
+  or a body that is not JSON), while timeouts and dropped connections become ``KcpOutcomeUnknown``;
+* is logged to ``kcp.client`` and handed to ``on_exchange`` with card data and secrets masked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .config import KcpConfig
+from .errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError
+from .masking import mask_payload, mask_text
+from .results import (
+    PAY_TYPES,
+    Approval,
+    CancelResult,
+    CardApproval,
+    Inquiry,
+    parse_approval,
+    parse_cancel,
+    parse_card_approval,
+    parse_inquiry,
+)
+from .signing import Signer
+
+__all__ = ["PATHS", "PAY_TYPES", "Exchange", "KcpClient", "raise_for_response"]
+
+logger = logging.getLogger("kcp.client")
+
+PATHS = {
+    "approve": "/gw/enc/v1/payment",       # 000
+    "manual_card": "/gw/hub/v1/payment",   # 001
+    "cancel": "/gw/mod/v1/cancel",         # 003
+    "partial_cancel": "/gw/mod/v1/cancel",  # 003
+    "inquire": "/std/inquery",             # 002 (KCP's spelling)
+}
+HEADERS = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+SUCCESS = "0000"
+CARD_TX_CERTIFIED = "11121000"      # 001: 인증방식, with card_taxno + card_pwd
+CARD_TX_NON_CERTIFIED = "11111000"  # 001: 비인증방식
+CURRENCIES = ("410", "840")          # 000: WON 410 / USD 840
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One API call as the shop may store and show it: masked, timed, with its outcome."""
+
+    api: str
+    url: str
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+    status: int | None
+    elapsed_ms: float
+    error: str | None
+
+
+def raise_for_response(status: int, body: bytes | str) -> dict[str, Any]:
+    """Decode KCP's answer, or raise the exception its status, body and ``res_cd`` call for.
+
+    HTTP status >= 400 or a body that is not a JSON object (or has no ``res_cd``) ->
+    ``KcpTransportError``; ``res_cd`` other than ``0000`` -> ``KcpApiError``.
+    """
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else (body or "")
+    if status >= 400:
+        raise KcpTransportError(f"KCP answered HTTP {status}", status=status, body=mask_text(text))
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise KcpTransportError(f"KCP's answer (HTTP {status}) is not JSON", status=status, body=mask_text(text)) from None
+    if not isinstance(data, dict) or "res_cd" not in data:
+        raise KcpTransportError(f"KCP's answer (HTTP {status}) has no res_cd", status=status, body=mask_text(text))
+    res_cd = str(data.get("res_cd") or "").strip()
+    if res_cd != SUCCESS:
+        raise KcpApiError(res_cd, str(data.get("res_msg") or ""), str(data.get("res_en_msg") or ""), raw=data)
+    return data
+
+
+def _digits(name: str, value: Any, *, lengths: tuple[int, ...] | None = None) -> str:
+    """``value`` as a digit string, or KcpValidationError naming the field."""
+    text = "" if value is None else str(value).strip()
+    if not (text.isascii() and text.isdigit()):
+        raise KcpValidationError(name, "***" if name.startswith("card_") else value, "digits only")
+    if lengths and len(text) not in lengths:
+        shown = "***" if name.startswith("card_") else value
+        raise KcpValidationError(name, shown, f"{' or '.join(map(str, lengths))} digits")
+    return text
+
+
+def _won(name: str, value: Any, *, allow_zero: bool = False) -> str:
+    """An amount as KCP's samples send it: a string of digits, no commas."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise KcpValidationError(name, value, "an int amount in won")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise KcpValidationError(name, value, "a positive amount in won" if not allow_zero else "not negative")
+    return str(value)
+
+
+def _tno(tno: Any) -> str:
+    """A KCP transaction number: non-empty, no spaces (sent exactly as KCP returned it)."""
+    text = "" if tno is None else str(tno).strip()
+    if not text or not re.fullmatch(r"[0-9A-Za-z]{1,20}", text):
+        raise KcpValidationError("tno", tno, "KCP's transaction number, as returned by the approval")
+    return text
+
+
+class KcpClient:
+    """Calls KCP's approval, manual card, cancel and inquiry APIs for one merchant site."""
+
+    def __init__(self, config: KcpConfig, signer: Signer, session: requests.Session | None = None,
+                 on_exchange: Callable[[Exchange], None] | None = None):
+        self.config = config
+        self.signer = signer
+        self.on_exchange = on_exchange
+        if session is None:
+            session = requests.Session()
+            # No retries of any kind (requests' own default, spelled out because money depends on
+            # it); read=False lets a read timeout surface as ReadTimeout, not a wrapped error.
+            adapter = HTTPAdapter(max_retries=Retry(total=0, read=False))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
+
+    # -- the APIs -------------------------------------------------------------------------------
+
+    def approve(self, *, tran_cd: str, enc_data: str, enc_info: str, ordr_mony: int,
+                site_cd: str | None = None) -> Approval:
+        """Approve what the payment window authenticated (000, ``/gw/enc/v1/payment``).
+
+        ``ordr_mony`` is the amount of the order stored on the server; KCP refuses (8059) an
+        approval whose amount differs from it.
+        """
+        for name, value in (("tran_cd", tran_cd), ("enc_data", enc_data), ("enc_info", enc_info)):
+            if not value or not str(value).strip():
+                raise KcpValidationError(name, value if name == "tran_cd" else "", "returned by the payment window; empty")
+        body = {
+            "tran_cd": str(tran_cd).strip(),
+            "site_cd": site_cd or self.config.site_cd,
+            "kcp_cert_info": self.signer.cert_info,
+            "enc_data": enc_data,
+            "enc_info": enc_info,
+            "ordr_mony": _won("ordr_mony", ordr_mony),
+        }
+        return parse_approval(self._post("approve", body))
+
+    def manual_card(self, *, ordr_idxx: str, good_name: str, amount: int, buyr_name: str, buyr_mail: str,
+                    buyr_tel2: str, card_no: str, card_expiry: str, quota: int = 0, currency: str = "410",
+                    card_taxno: str | None = None, card_pwd: str | None = None, cust_ip: str = "") -> CardApproval:
+        """Approve a card typed in by staff (001, ``/gw/hub/v1/payment``).
+
+        Certified (``card_tx_type`` 11121000) when ``card_taxno`` (birth date YYMMDD or business
+        number) and ``card_pwd`` (first two digits of the PIN) are given, else non-certified
+        (11111000). ``card_expiry`` is YYMM; ``quota`` is sent as two digits ("00", "05").
+        """
+        if not ordr_idxx or not str(ordr_idxx).strip():
+            raise KcpValidationError("ordr_idxx", ordr_idxx, "the shop's order number; empty")
+        if currency not in CURRENCIES:
+            raise KcpValidationError("currency", currency, "410 (WON) or 840 (USD)")
+        if isinstance(quota, bool) or not isinstance(quota, int) or not 0 <= quota <= 99:
+            raise KcpValidationError("quota", quota, "instalment months 0-99, sent as two digits")
+        card_no_digits = _digits("card_no", card_no, lengths=tuple(range(13, 20)))
+        expiry = _digits("card_expiry", card_expiry, lengths=(4,))
+        if not 1 <= int(expiry[2:]) <= 12:
+            raise KcpValidationError("card_expiry", "***", "YYMM with a month 01-12")
+        certified = card_taxno is not None or card_pwd is not None
+        won = _won("amount", amount)
+        body: dict[str, Any] = {
+            "site_cd": self.config.site_cd,
+            "kcp_cert_info": self.signer.cert_info,
+            "pay_method": "CARD",
+            "cust_ip": cust_ip or "",
+            "amount": won,
+            "card_mny": won,
+            "currency": currency,
+            "quota": f"{quota:02d}",
+            "ordr_idxx": str(ordr_idxx).strip(),
+            "good_name": good_name,
+            "buyr_name": buyr_name,
+            "buyr_mail": buyr_mail,
+            "buyr_tel2": buyr_tel2,
+            "card_tx_type": CARD_TX_CERTIFIED if certified else CARD_TX_NON_CERTIFIED,
+            "card_no": card_no_digits,
+            "card_expiry": expiry,
+        }
+        if certified:
+            # Certified payments need both; sending one alone would be refused by KCP anyway.
+            body["card_taxno"] = _digits("card_taxno", card_taxno, lengths=(6, 10))
+            body["card_pwd"] = _digits("card_pwd", card_pwd, lengths=(2,))
+        return parse_card_approval(self._post("manual_card", body))
+
+    def cancel(self, tno: str, *, mod_desc: str = "", site_cd: str | None = None) -> CancelResult:
+        """Cancel a whole payment (003, ``mod_type`` STSC), signed ``site_cd^tno^STSC``."""
+        site = site_cd or self.config.site_cd
+        tno = _tno(tno)
+        body = {
+            "site_cd": site,
+            "kcp_cert_info": self.signer.cert_info,
+            "kcp_sign_data": self.signer.sign_cancel(site, tno, "STSC"),
+            "tno": tno,
+            "mod_type": "STSC",
+            "mod_desc": mod_desc or "",
+        }
+        return parse_cancel(self._post("cancel", body), mod_type="STSC")
+
+    def partial_cancel(self, tno: str, *, mod_mny: int, rem_mny: int, mod_desc: str = "",
+                       site_cd: str | None = None) -> CancelResult:
+        """Refund part of a payment (003, ``mod_type`` STPC), signed ``site_cd^tno^STPC``.
+
+        ``mod_mny`` is the amount to refund now; ``rem_mny`` is the amount still refundable
+        before this refund, as the shop's records say (003's sample: 5000 of 10000). KCP checks
+        both against its own ledger; nothing here second-guesses it.
+        """
+        site = site_cd or self.config.site_cd
+        tno = _tno(tno)
+        body = {
+            "site_cd": site,
+            "kcp_cert_info": self.signer.cert_info,
+            "kcp_sign_data": self.signer.sign_cancel(site, tno, "STPC"),
+            "tno": tno,
+            "mod_type": "STPC",
+            "mod_mny": _won("mod_mny", mod_mny),
+            "rem_mny": _won("rem_mny", rem_mny, allow_zero=True),
+            "mod_desc": mod_desc or "",
+        }
+        return parse_cancel(self._post("partial_cancel", body), mod_type="STPC")
+
+    def inquire(self, tno: str, pay_type: str, *, mod_ordr_idxx: str | None = None,
+                site_cd: str | None = None) -> Inquiry:
+        """Look a transaction up (002, ``/std/inquery``), signed ``site_cd^tno^pay_type``.
+
+        ``pay_type`` is PACA, PABK, PAVC or PAMC (or a key of ``PAY_TYPES``: card, bank ...).
+        """
+        pay_type = PAY_TYPES.get(pay_type, pay_type)
+        if pay_type not in PAY_TYPES.values():
+            raise KcpValidationError("pay_type", pay_type, "one of PACA, PABK, PAVC, PAMC")
+        site = site_cd or self.config.site_cd
+        tno = _tno(tno)
+        body = {
+            "site_cd": site,
+            "kcp_cert_info": self.signer.cert_info,
+            "kcp_sign_data": self.signer.sign_inquiry(site, tno, pay_type),
+            "pay_type": pay_type,
+            "tno": tno,
+        }
+        if mod_ordr_idxx:
+            body["mod_ordr_idxx"] = mod_ordr_idxx
+        return parse_inquiry(self._post("inquire", body), pay_type=pay_type)
+
+    # -- the one HTTP path ----------------------------------------------------------------------
+
+    def _post(self, api: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` once, report the exchange, and return the decoded successful answer."""
+        url = self.config.api_url(PATHS[api])
+        masked_request = mask_payload(body)
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        status: int | None = None
+        response_json: dict[str, Any] | None = None
+        error: KcpError | None = None
+        started = time.perf_counter()
+        try:
+            try:
+                resp = self.session.post(url, data=data, headers=HEADERS, timeout=self.config.timeout,
+                                         allow_redirects=False)
+                status = resp.status_code
+                content = resp.content  # read fully here so a dropped body surfaces inside this try
+            except requests.Timeout as exc:
+                raise KcpOutcomeUnknown(f"KCP did not answer {api} within {self.config.timeout:g} s; "
+                                        "settle it by inquiry") from exc
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:
+                raise KcpOutcomeUnknown(f"the connection to KCP broke during {api} ({type(exc).__name__}); "
+                                        "settle it by inquiry") from exc
+            except requests.RequestException as exc:
+                raise KcpTransportError(f"{api} could not be sent to KCP ({type(exc).__name__}: {exc})") from exc
+            try:
+                decoded = json.loads(content.decode("utf-8", errors="replace"))
+                response_json = decoded if isinstance(decoded, dict) else None
+            except ValueError:
+                response_json = None
+            return raise_for_response(status, content)
+        except KcpError as exc:
+            error = exc
+            raise
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            self._report(Exchange(api=api, url=url, request=masked_request,
+                                  response=mask_payload(response_json) if response_json is not None else None,
+                                  status=status, elapsed_ms=elapsed_ms,
+                                  error=f"{type(error).__name__}: {mask_text(error.message)}" if error else None))
+
+    def _report(self, exchange: Exchange) -> None:
+        """Log the exchange (masked) and hand it to ``on_exchange``."""
+        res_cd = (exchange.response or {}).get("res_cd", "")
+        level = logging.INFO if exchange.error is None else logging.WARNING
+        logger.log(level, "kcp %s %s -> HTTP %s res_cd=%s in %.0f ms%s", exchange.api, exchange.url,
+                   exchange.status, res_cd, exchange.elapsed_ms, f" error={exchange.error}" if exchange.error else "")
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("kcp %s request %s", exchange.api, json.dumps(exchange.request, ensure_ascii=False))
+            logger.debug("kcp %s response %s", exchange.api, json.dumps(exchange.response, ensure_ascii=False))
+        if self.on_exchange is not None:
+            try:
+                self.on_exchange(exchange)
+            except Exception:  # noqa: BLE001 - a failing recorder must not turn a settled payment into an error
+                logger.exception("on_exchange hook failed for kcp %s", exchange.api)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()
+
+    def __repr__(self) -> str:
+        """Site and API base only; never credentials."""
+        return f"KcpClient(site_cd={self.config.site_cd!r}, api_base={self.config.api_base!r})"

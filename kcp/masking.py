@@ -1,0 +1,122 @@
+"""Masking for logs and the "under the hood" view: nothing secret or card-identifying leaves here.
+
+* ``mask_card_no`` keeps at most the first 6 and last 4 digits of a card number (what PCI DSS
+  allows to be shown) and stars the rest, keeping separators in place.
+* ``mask_payload`` copies a request/response dict with secrets replaced: card data by key,
+  opaque blobs (``enc_data``, ``enc_info``, ``kcp_cert_info``, ``kcp_sign_data``) by their length,
+  passwords and tokens by ``***``; free text is passed through ``mask_text``.
+* ``mask_text`` masks card numbers (Luhn-valid runs of 13-19 digits) and PEM blocks in any text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+STARS = "***"
+
+# Values that are only opaque blobs: their length helps debugging, their content never does.
+BLOB_KEYS = frozenset({"enc_data", "enc_info", "kcp_cert_info", "kcp_sign_data"})
+# Card data that must never be logged, even partially.
+SECRET_KEYS = frozenset({"card_pwd", "card_taxno", "card_expiry", "card_cvc", "cvc", "cvv"})
+SECRET_KEY_RE = re.compile(r"pass(word|wd)?|pwd|secret|token|private|credential", re.IGNORECASE)
+# KCP identifiers and amounts that are long digit strings by design (tno, dates, accounts):
+# running the card-number heuristic over them would star out a random tenth of them.
+IDENTIFIER_KEYS = frozenset({"tno", "amount", "account", "noti_id", "ordr_idxx", "mod_ordr_idxx", "ordr_no",
+                             "bizx_numb", "mall_taxno", "bk_tid", "van_txid", "tran_cd", "card_tx_type"})
+IDENTIFIER_SUFFIXES = ("_time", "_tm", "_date", "_mny", "_mnyx", "_money", "_no", "_authno", "_seq_no")
+
+# A card number: a run of 13-19 digits not glued to other digits, or 4-4-4-(1..7) groups split
+# by one consistent space or dash, as people type them.
+_CARD_RE = re.compile(r"(?<!\d)(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7})(?!\d)")
+_PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.DOTALL)
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when ``digits`` (digits only) passes the Luhn check that every card number passes."""
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def mask_card_no(value: str | None) -> str:
+    """Keep at most the first 6 and last 4 digits of a card number; star the rest.
+
+    Separators and stars already present (KCP returns ``40091111****2222``) stay where they
+    are. Short values keep fewer digits so that something is always hidden.
+    """
+    text = "" if value is None else str(value)
+    positions = [i for i, ch in enumerate(text) if ch.isdigit() or ch == "*"]
+    n = len(positions)
+    if n >= 13:
+        head, tail = 6, 4
+    elif n >= 9:
+        head, tail = 0, 4
+    else:
+        head, tail = 0, 0
+    chars = list(text)
+    for rank, pos in enumerate(positions):
+        if head <= rank < n - tail:
+            chars[pos] = "*"
+    return "".join(chars)
+
+
+def _mask_card_match(match: re.Match[str]) -> str:
+    """Replacement for one card-number candidate: masked only if it passes Luhn."""
+    candidate = match.group(0)
+    digits = re.sub(r"\D", "", candidate)
+    if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        return mask_card_no(candidate)
+    return candidate
+
+
+def _mask_pem(match: re.Match[str]) -> str:
+    """Replace a PEM block by its label and size (private keys must never reach a log)."""
+    return f"<{match.group(1)} {len(match.group(0))} chars>"
+
+
+def mask_text(text: str | None) -> str:
+    """Mask Luhn-valid 13-19 digit card numbers (beyond first 6 / last 4) and PEM blocks in text."""
+    if not text:
+        return "" if text is None else text
+    text = _PEM_RE.sub(_mask_pem, text)
+    return _CARD_RE.sub(_mask_card_match, text)
+
+
+def _is_identifier(key: str) -> bool:
+    """True for KCP fields that are long digit strings by design, not card numbers."""
+    k = key.lower()
+    return k in IDENTIFIER_KEYS or (k.endswith(IDENTIFIER_SUFFIXES) and k != "card_no")
+
+
+def _mask_value(key: str | None, value: Any) -> Any:
+    """Mask one value according to its key (None for list items with no key of their own)."""
+    if isinstance(value, Mapping):
+        return mask_payload(value)
+    if isinstance(value, (list, tuple)):
+        return [_mask_value(key, item) for item in value]
+    if key is not None:
+        k = key.lower()
+        if k == "card_no":
+            return mask_card_no(value)
+        if k in BLOB_KEYS:
+            return f"<{len(str(value or ''))} chars>"
+        if k in SECRET_KEYS or SECRET_KEY_RE.search(k):
+            return STARS
+        if _is_identifier(k):
+            return value
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+def mask_payload(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` safe to log or show: secrets masked by key, recursively."""
+    return {key: _mask_value(str(key), value) for key, value in data.items()}
