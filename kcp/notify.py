@@ -1,0 +1,139 @@
+"""KCP's ``common_return`` notifications (004, 6 "공통통보 페이지 작성").
+
+KCP POSTs a form to the shop's registered common_return URL when something happens after the
+payment window closed, above all a deposit into a virtual account (``tx_cd`` TX00). The shop:
+
+1. accepts it only from KCP's notifier addresses (``sender_allowed``);
+2. parses it (``parse_notification``), refusing malformed input with ``KcpNotificationError``;
+3. stores it once per ``noti_id`` (KCP may send the same notification again, and a deposit
+   can be followed by a bank-side cancel, ``op_cd`` 13);
+4. answers ``reply(True)``, a page holding ``<input type="hidden" name="result" value="0000">``;
+   any other value makes KCP retry, up to 10 times in 24 hours.
+
+Amounts are ``int``; an absent or empty amount is ``None`` (only TX00 carries amounts).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import KcpNotificationError
+
+TX_DEPOSIT = "TX00"          # 가상계좌 입금 통보
+OP_CD_CANCEL = "13"          # 취소시; every other op_cd (50 당행, 18 타행 ...) is a deposit
+REQUIRED_FIELDS = ("tno", "noti_id", "tx_cd")
+AMOUNT_FIELDS = ("ipgm_mnyx", "totl_mnyx")
+FIELDS = ("site_cd", "tno", "ordr_no", "tx_cd", "tx_tm", "noti_id", "op_cd", "ipgm_name", "ipgm_mnyx",
+          "totl_mnyx", "ipgm_time", "bank_code", "account", "remitter", "cash_a_no")
+_TOKEN_RE = re.compile(r"^[0-9A-Za-z_\-]{1,40}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification:
+    """One common_return notification with KCP's field names; ``kind`` says what it means."""
+
+    site_cd: str = ""
+    tno: str
+    ordr_no: str = ""
+    tx_cd: str
+    tx_tm: str = ""
+    noti_id: str
+    op_cd: str = ""
+    ipgm_name: str = ""
+    ipgm_mnyx: int | None = None
+    totl_mnyx: int | None = None
+    ipgm_time: str = ""
+    bank_code: str = ""
+    account: str = ""
+    remitter: str = ""
+    cash_a_no: str = ""
+    kind: str = "unknown"  # "deposit" | "deposit_cancel" | "unknown"
+    raw: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+def classify(tx_cd: str, op_cd: str) -> str:
+    """'deposit', 'deposit_cancel' (TX00 with op_cd 13) or 'unknown' (any other tx_cd)."""
+    if tx_cd != TX_DEPOSIT:
+        return "unknown"
+    return "deposit_cancel" if op_cd == OP_CD_CANCEL else "deposit"
+
+
+def _amount(name: str, value: str) -> int | None:
+    """A notified amount as int; None when empty; KcpNotificationError when not digits."""
+    if value == "":
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise KcpNotificationError(f"common_return field {name}={value[:20]!r} is not a whole number of won")
+    return int(value)
+
+
+def parse_notification(form: Mapping[str, Any]) -> Notification:
+    """Parse a common_return POST (a form mapping; for a multi-dict the first value of each key)."""
+    raw: dict[str, str] = {}
+    for key in form:
+        value = form[key]
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else ""
+        raw[str(key)] = "" if value is None else str(value).strip()
+    for name in REQUIRED_FIELDS:
+        if not raw.get(name):
+            raise KcpNotificationError(f"common_return field {name} is missing or empty")
+        if not _TOKEN_RE.match(raw[name]):
+            raise KcpNotificationError(f"common_return field {name}={raw[name][:20]!r} is malformed")
+    if raw.get("op_cd") and not (raw["op_cd"].isascii() and raw["op_cd"].isdigit()):
+        raise KcpNotificationError(f"common_return field op_cd={raw['op_cd'][:20]!r} is not a numeric code")
+    amounts = {name: _amount(name, raw.get(name, "")) for name in AMOUNT_FIELDS}
+    values = {name: raw.get(name, "") for name in FIELDS if name not in AMOUNT_FIELDS}
+    tx_cd = values["tx_cd"].upper()
+    values["tx_cd"] = tx_cd
+    return Notification(**values, **amounts, kind=classify(tx_cd, values["op_cd"]), raw=raw)
+
+
+def reply(ok: bool) -> str:
+    """The page KCP reads back: result 0000 when the notification was stored, else 9999 (retry)."""
+    result = "0000" if ok else "9999"
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>common_return</title></head><body>\n"
+            f"<form><input type=\"hidden\" name=\"result\" value=\"{result}\"></form>\n</body></html>\n")
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address, IPv4-mapped IPv6 (``::ffff:a.b.c.d``) turned into IPv4; None when invalid."""
+    try:
+        addr = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An allowlist entry as a network; a single mapped IPv6 address becomes its IPv4 /32."""
+    text = text.strip()
+    if "/" not in text:
+        addr = _address(text)
+        return ipaddress.ip_network(addr) if addr is not None else None
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def sender_allowed(ip: str | None, allowlist: Iterable[str] | str) -> bool:
+    """True when ``ip`` is one of the allowlisted addresses or networks (fails closed)."""
+    if not ip:
+        return False
+    addr = _address(ip)
+    if addr is None:
+        return False
+    entries = allowlist.split(",") if isinstance(allowlist, str) else allowlist
+    for entry in entries:
+        network = _network(str(entry))
+        # An unparseable entry never matches: a typo must not open the endpoint.
+        if network is not None and addr.version == network.version and addr in network:
+            return True
+    return False
