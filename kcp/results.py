@@ -2,8 +2,8 @@
 
 Every result keeps KCP's own field names and the whole decoded answer in ``raw``. Amounts are
 ``int`` won: KCP sends them as digit strings (sometimes JSON numbers); a missing or empty amount
-becomes ``0``, except where a field is typed ``int | None`` (``Inquiry.rem_mny``), where it becomes
-``None`` because "not reported" and "nothing left" mean different things there. An amount that is
+becomes ``0``, except where a field is typed ``int | None`` (``rem_mny`` of ``CancelResult`` and
+``Inquiry``), where it becomes ``None`` because "not reported" and "nothing left" differ there. An amount that is
 not a non-negative whole number of won makes the answer unusable (``KcpTransportError``): money code never
 guesses.
 
@@ -297,7 +297,7 @@ class CancelResult:
     mod_type: str = ""
     canc_time: str = ""
     mod_mny: int = 0
-    rem_mny: int = 0
+    rem_mny: int | None = None  # None when KCP does not report it
     mod_pacn_seq_no: str = ""
     canc_mod_mny: int = 0
     coupon_mod_mny: int = 0
@@ -309,7 +309,7 @@ def parse_cancel(raw: Mapping[str, Any], *, mod_type: str = "") -> CancelResult:
     return CancelResult(
         res_cd=_str(raw, "res_cd"), res_msg=_str(raw, "res_msg"), res_en_msg=_str(raw, "res_en_msg"),
         tno=_str(raw, "tno"), mod_type=_str(raw, "mod_type") or mod_type, canc_time=_str(raw, "canc_time"),
-        mod_mny=_amount(raw, "mod_mny"), rem_mny=_amount(raw, "rem_mny"),
+        mod_mny=_amount(raw, "mod_mny"), rem_mny=parse_amount(raw, "rem_mny", missing=None),
         mod_pacn_seq_no=_str(raw, "mod_pacn_seq_no"), canc_mod_mny=_amount(raw, "canc_mod_mny"),
         coupon_mod_mny=_amount(raw, "coupon_mod_mny"), raw=dict(raw),
     )

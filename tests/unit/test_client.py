@@ -467,7 +467,9 @@ def test_results_refuse_non_integer_amounts(value):
 
 def test_parse_cancel_and_inquiry_defaults():
     full = parse_cancel({"res_cd": "0000", "tno": "1"}, mod_type="STSC")
-    assert (full.mod_type, full.mod_mny, full.rem_mny, full.canc_mod_mny) == ("STSC", 0, 0, 0)
+    assert (full.mod_type, full.mod_mny, full.rem_mny, full.canc_mod_mny) == ("STSC", 0, None, 0)
+    assert parse_cancel({"res_cd": "0000", "rem_mny": ""}).rem_mny is None
+    assert parse_cancel({"res_cd": "0000", "rem_mny": "0"}).rem_mny == 0
     cancelled = parse_inquiry({"res_cd": "0000", "shop_status": "stsc", "amount": "1004"}, pay_type="PAVC")
     assert cancelled.cancelled and cancelled.shop_status == "STSC" and cancelled.pay_type == "PAVC"
     assert cancelled.rem_mny is None
