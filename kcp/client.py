@@ -127,6 +127,7 @@ class KcpClient:
 
     def __init__(self, config: KcpConfig, signer: Signer, session: requests.Session | None = None,
                  on_exchange: Callable[[Exchange], None] | None = None):
+        """Without a session, make one whose adapters never retry; a given session is used as is."""
         self.config = config
         self.signer = signer
         self.on_exchange = on_exchange

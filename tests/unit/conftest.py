@@ -81,6 +81,7 @@ class FakeKcp:
     """A threaded HTTP server on 127.0.0.1 (port 0) that plays KCP's API host."""
 
     def __init__(self) -> None:
+        """Bind to a free port; call start() to serve."""
         self.requests: list[Recorded] = []
         self.script: list[Scripted] = []
         self.release = threading.Event()
@@ -218,6 +219,7 @@ def make_client(fake_kcp: FakeKcp, signer: Signer) -> Iterator[Any]:
 
     def _make(*, timeout: float = 3.0, api_base: str | None = None, on_exchange: Any = None,
               session: Any = None, site_cd: str = "T0000") -> KcpClient:
+        """A client for the fake KCP, or for ``api_base``."""
         client = KcpClient(make_config(api_base or fake_kcp.url, timeout=timeout, site_cd=site_cd), signer,
                            session=session, on_exchange=on_exchange)
         made.append(client)
