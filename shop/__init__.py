@@ -1,0 +1,164 @@
+"""The merchant side: ``init_app`` attaches the extensions, the views and the error pages.
+
+Where things are (for a newcomer):
+
+* the order page and the payment window: shop/views/checkout.py ``order`` + templates/order.html
+* approval (pp_ax_hub): shop/views/checkout.py ``pp_ax_hub`` -> shop/services/checkout.py
+* notifications (common_return): shop/views/notify.py -> shop/services/notifications.py
+* refunds: shop/services/refunds.py; order states: shop/states.py
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from flask import Flask, render_template, request, session
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from shop.extensions import babel, csrf, db, migrate
+
+log = logging.getLogger("shop")
+
+LANGUAGES = ("ko", "en")
+# Blueprints other parts of the project add (registered when present).
+OPTIONAL_BLUEPRINTS = ("shop.admin",)
+
+
+def select_locale() -> str:
+    """The page language: ?lang= switches and remembers it in the session; Korean by default."""
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES:
+        session["lang"] = wanted
+    lang = session.get("lang")
+    return lang if lang in LANGUAGES else "ko"
+
+
+def _sqlite_events(engine: Engine) -> None:
+    """SQLite: WAL, busy timeout, foreign keys, and transactions we begin ourselves.
+
+    pysqlite's own transaction handling is switched off (``isolation_level = None``, the pattern
+    from SQLAlchemy's SQLite documentation) so that the "begin" event can start a transaction
+    with ``BEGIN IMMEDIATE`` when the session asks for it (shop.services.lock_order): that takes
+    the database write lock up front, which is how per-order changes serialize on SQLite.
+    Plain reads keep using ``BEGIN`` (deferred) and never wait for writers under WAL.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+def _register_blueprints(app: Flask) -> None:
+    """The shop's own views, plus optional blueprints of other parts when they exist."""
+    from shop.views import catalog, checkout, notify, orders
+
+    for module in (catalog, checkout, orders, notify):
+        app.register_blueprint(module.bp)
+    csrf.exempt(notify.common_return)  # KCP cannot send our CSRF token; the sender IP is checked instead
+    for name in OPTIONAL_BLUEPRINTS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.register_blueprint(module.bp)
+
+
+def _register_cli(app: Flask) -> None:
+    """``flask kcp ...`` and ``flask reconcile`` when shop/cli.py provides them."""
+    try:
+        cli = importlib.import_module("shop.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name != "shop.cli":
+            raise
+        return
+    register = getattr(cli, "init_app", None)
+    if register is not None:
+        register(app)
+    elif hasattr(cli, "kcp_cli"):
+        app.cli.add_command(cli.kcp_cli)
+
+
+def _register_error_pages(app: Flask) -> None:
+    """Friendly pages for CSRF failures, 404 and 500 (rolling the session back)."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        """The form was stale or came from elsewhere: say so and offer the way back."""
+        db.session.rollback()
+        return render_template("errors/400.html", error=error, csrf_error=True), 400
+
+    @app.errorhandler(404)
+    def not_found(error: HTTPException):
+        """Unknown page or order."""
+        db.session.rollback()
+        return _error_page(404, error)
+
+    @app.errorhandler(500)
+    def server_error(error: Exception):
+        """Something broke: nothing half-written stays in the session."""
+        db.session.rollback()
+        return _error_page(500, error)
+
+
+def _error_page(code: int, error: Exception):
+    """Render templates/errors/<code>.html (the design helper's), with a plain fallback."""
+    from jinja2 import TemplateNotFound
+
+    try:
+        return render_template(f"errors/{code}.html", error=error), code
+    except TemplateNotFound:
+        return render_template("message.html", title=str(code), message=getattr(error, "description", "")), code
+
+
+def init_app(app: Flask) -> None:
+    """Attach extensions, views, error pages and the KCP exchange recorder; create tables on first run."""
+    app.config.setdefault("KCP_ORDER_DEFAULTS", {})
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    migrate.init_app(app, db)
+
+    trusted = int(app.config.get("KCP_TRUST_PROXY") or 0)
+    if trusted > 0:
+        # Only behind a known number of proxies is X-Forwarded-For believed (common_return checks the sender IP).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=trusted)  # type: ignore[method-assign]
+
+    from shop import models  # noqa: F401  (tables must be known before create_all)
+    from shop.runtime import get_kcp
+    from shop.services import exchanges
+    from shop.views import register_template_helpers
+
+    _register_blueprints(app)
+    _register_cli(app)
+    _register_error_pages(app)
+    register_template_helpers(app)
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _sqlite_events(db.engine)
+        try:
+            importlib.import_module("shop.audit")
+        except ModuleNotFoundError:
+            pass
+        db.create_all()
+        listeners = get_kcp().listeners
+        if exchanges.on_exchange not in listeners:
+            listeners.append(exchanges.on_exchange)

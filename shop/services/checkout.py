@@ -1,0 +1,252 @@
+"""Checkout: create the order, then turn what the payment window returned into an approved,
+recorded payment, or into a clear failure.
+
+``approve_from_window`` is the pp_ax_hub of KCP's samples, step by step:
+
+1. The window's own result: ``res_cd`` other than ``0000`` (or empty, when the buyer closed the
+   window) fails the order; nothing is sent to KCP.
+2. ``site_cd`` posted must be ours (KCP approves against the site the window used).
+3. Claim: ``UPDATE orders SET status='approving' WHERE ordr_idxx=? AND status='pending'``. Only
+   the request that changes that row calls KCP; a double click, a replay or the back button finds
+   the order already claimed and is simply shown the order.
+4. Approve with ``ordr_mony`` = the stored amount (KCP answers 8059 if the window's amount was
+   tampered with).
+5. Check the approved amount against the order, then record the payment with every returned
+   field in ONE transaction.
+6. Amount mismatch, or any failure to record: cancel the approval at once (STSC, signed), which
+   is what KCP's samples do with ``bSucc = "false"``. If that cancel fails too, the order is
+   flagged ``needs_attention`` and logged at ERROR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Mapping
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from kcp.errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError
+from kcp.masking import mask_payload
+from kcp.results import Approval
+from shop.catalog import Product
+from shop.extensions import db
+from shop.models import Order, Payment, StateChange
+from shop.runtime import get_kcp
+from shop.services import begin_immediate, exchanges, lock_order, transition
+from shop.services.notifications import apply_deferred
+from shop.states import OrderStatus
+
+log = logging.getLogger("shop.checkout")
+
+BUYER = "buyer"
+SYSTEM = "system"
+
+# Documented approval return fields (000 "Authorization response Parameter", 004 result fields)
+# copied from the typed result onto Payment columns when the method has them.
+PAYMENT_FIELDS = (
+    "app_time", "card_cd", "card_name", "card_no", "app_no", "quota", "noinf", "card_mny", "coupon_mny",
+    "partcanc_yn", "acqu_cd", "acqu_name", "bankname", "bankcode", "bk_mny", "cash_authno", "cash_no",
+    "account", "va_date", "depositor", "commid", "mobile_no", "van_cd", "van_id",
+)
+INT_FIELDS = frozenset({"quota", "card_mny", "coupon_mny", "bk_mny"})
+
+
+class CheckoutError(Exception):
+    """A pp_ax_hub request that is refused before anything is sent to KCP."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class OrderNotFound(CheckoutError):
+    """The posted ordr_idxx is not one of our orders."""
+
+
+class SiteMismatch(CheckoutError):
+    """The posted site_cd is not the configured one."""
+
+
+def new_ordr_idxx(now: dt.datetime | None = None) -> str:
+    """A fresh merchant order number: KRS + yyyymmddHHMMSS + 6 random digits (23 of KCP's 40 chars)."""
+    now = now or dt.datetime.now()
+    return f"KRS{now:%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+
+
+def create_order(product: Product) -> Order:
+    """Create and commit a pending order for ``product``; the amount comes from the catalog only."""
+    for _attempt in range(5):
+        order = Order(ordr_idxx=new_ordr_idxx(), product_id=product.id, good_name=product.name,
+                      amount=product.price, currency=product.currency, status=OrderStatus.PENDING)
+        db.session.add(order)
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same number drawn twice in one second: draw again
+            db.session.rollback()
+            continue
+        return order
+    raise RuntimeError("could not draw a unique ordr_idxx")
+
+
+def _clip(value: str | None, length: int) -> str:
+    """A posted text value trimmed and cut to the column's length."""
+    return (value or "").strip()[:length]
+
+
+def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order:
+    """Handle the order form as m_Completepayment submitted it; return the order to show."""
+    kcp = get_kcp()
+    ordr_idxx = (form.get("ordr_idxx") or "").strip()
+    order = db.session.execute(select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one_or_none()
+    if order is None:
+        raise OrderNotFound(_("There is no order with this number."), status=404)
+    if (form.get("site_cd") or "") != kcp.config.site_cd:
+        log.warning("order %s: posted site_cd %r is not the configured one; refused without calling KCP",
+                    ordr_idxx, form.get("site_cd"))
+        raise SiteMismatch(_("This payment was made for another shop (site_cd does not match). Nothing was charged."))
+
+    res_cd = (form.get("res_cd") or "").strip()
+    if res_cd != "0000":
+        return _window_failed(order, form, res_cd)
+
+    # Plain values: no database transaction stays open while KCP is being called.
+    order_id, amount = order.id, order.amount
+    if not _claim(order_id, form):
+        log.info("order %s already claimed: not approving again", ordr_idxx)
+        return db.session.get(Order, order_id, populate_existing=True)
+
+    with exchanges.for_order(order_id):
+        try:
+            approval = kcp.client.approve(tran_cd=form.get("tran_cd") or "", enc_data=form.get("enc_data") or "",
+                                          enc_info=form.get("enc_info") or "", ordr_mony=amount,
+                                          site_cd=kcp.config.site_cd)
+        except KcpApiError as exc:
+            message = exc.res_msg or exc.res_en_msg
+            return _finish(order_id, OrderStatus.FAILED, cause=f"KCP refused the approval: [{exc.res_cd}] {message}",
+                           result=(exc.res_cd, message))
+        except (KcpOutcomeUnknown, KcpTransportError) as exc:
+            log.warning("order %s: approval outcome unknown (%s); settle by inquiry", ordr_idxx, exc)
+            return _finish(order_id, OrderStatus.UNKNOWN, result=("", str(exc)),
+                           cause="no usable answer from KCP (timeout or transport error); settle by inquiry")
+
+        if approval.amount != amount:
+            why = f"amount mismatch: KCP approved {approval.amount}, order is {amount}"
+            log.warning("order %s: %s; cancelling tno %s", ordr_idxx, why, approval.tno)
+            return auto_cancel(order_id, approval, why)
+        try:
+            return record_approval(order_id, approval)
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            why = f"could not record the payment ({type(exc).__name__})"
+            log.error("order %s: %s; cancelling tno %s", ordr_idxx, why, approval.tno)
+            return auto_cancel(order_id, approval, why)
+
+
+def _window_failed(order: Order, form: Mapping[str, str], res_cd: str) -> Order:
+    """The window itself reported a failure (or was closed): fail a pending order, call nobody."""
+    res_msg = _clip(form.get("res_msg"), 500)
+    if not res_cd:
+        res_msg = res_msg or "The payment window was closed before the payment was completed."
+    order = lock_order(order.id)
+    db.session.add(exchanges.window_exchange(order.id, form))
+    if order.status == OrderStatus.PENDING:
+        order.result_code, order.result_msg = res_cd, res_msg
+        transition(order, OrderStatus.FAILED, cause=f"payment window: [{res_cd or '-'}] {res_msg}", actor=BUYER)
+        apply_deferred(order)
+    db.session.commit()
+    return order
+
+
+def _claim(order_id: int, form: Mapping[str, str]) -> bool:
+    """Atomically move pending -> approving; True only for the one request that did it."""
+    begin_immediate()
+    # Compare-and-set: only one UPDATE can find the row still pending.
+    result = db.session.execute(
+        update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
+        .values(status=OrderStatus.APPROVING, status_reason="approval requested",
+                buyer_name=_clip(form.get("buyr_name"), 30), buyer_email=_clip(form.get("buyr_mail"), 100),
+                buyer_phone=_clip(form.get("buyr_tel2"), 20))
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        return False
+    db.session.add(StateChange(order_id=order_id, from_status=OrderStatus.PENDING, to_status=OrderStatus.APPROVING,
+                               cause="payment window completed; approval requested", actor=BUYER))
+    db.session.add(exchanges.window_exchange(order_id, form))
+    db.session.commit()
+    return True
+
+
+def store_payment(order: Order, approval: Approval) -> Payment:
+    """Add the Payment row with every documented field the approval carries (caller commits)."""
+    payment = Payment(order=order, tno=approval.tno, pay_method=approval.pay_method, amount=approval.amount,
+                      res_cd=approval.res_cd, res_msg=approval.res_msg or "",
+                      res_en_msg=getattr(approval, "res_en_msg", "") or "", raw=mask_payload(approval.raw))
+    for name in PAYMENT_FIELDS:
+        value = getattr(approval, name, None)
+        if value in (None, ""):
+            continue
+        setattr(payment, name, int(value) if name in INT_FIELDS else str(value))
+    db.session.add(payment)
+    return payment
+
+
+def record_approval(order_id: int, approval: Approval) -> Order:
+    """In one transaction: the payment, the order's new state, any deferred notification."""
+    order = lock_order(order_id)
+    if order.status != OrderStatus.APPROVING:
+        raise RuntimeError(f"order {order.ordr_idxx} left 'approving' while its approval was in flight")
+    store_payment(order, approval)
+    order.tno, order.pay_method = approval.tno, approval.pay_method
+    order.result_code, order.result_msg = approval.res_cd, approval.res_msg
+    if approval.pay_method == "vbank":
+        transition(order, OrderStatus.AWAITING_DEPOSIT, actor=SYSTEM,
+                   cause=f"virtual account issued (tno {approval.tno}); deposit due")
+    else:
+        order.paid_amount = approval.amount
+        transition(order, OrderStatus.PAID, actor=SYSTEM, cause=f"approved by KCP (tno {approval.tno})")
+    apply_deferred(order)
+    exchanges.save_pending()
+    db.session.commit()
+    return order
+
+
+def _finish(order_id: int, target: OrderStatus, *, cause: str, result: tuple[str, str], tno: str | None = None) -> Order:
+    """End an approval that did not produce a recorded payment: failed, unknown, auto_cancelled..."""
+    order = lock_order(order_id)
+    order.result_code, order.result_msg = result
+    if tno:
+        order.tno = tno
+    transition(order, target, cause=cause, actor=SYSTEM)
+    apply_deferred(order)
+    exchanges.save_pending()
+    db.session.commit()
+    return order
+
+
+def auto_cancel(order_id: int, approval: Approval, why: str) -> Order:
+    """Cancel an approval we cannot keep (STSC, signed); flag the order loudly if that fails too."""
+    kcp = get_kcp()
+    try:
+        kcp.client.cancel(approval.tno, mod_desc=f"auto-cancel: {why}"[:100], site_cd=kcp.config.site_cd)
+    except KcpError as exc:
+        log.error("AUTO-CANCEL FAILED for tno %s (order id %s): %s. The buyer may have been charged; "
+                  "cancel it by hand in the KCP admin or /admin.", approval.tno, order_id, exc)
+        try:
+            return _finish(order_id, OrderStatus.NEEDS_ATTENTION, tno=approval.tno,
+                           cause=f"{why}; automatic cancel FAILED ({exc}): staff must cancel tno {approval.tno}",
+                           result=(getattr(exc, "res_cd", ""), str(exc)))
+        except SQLAlchemyError:
+            log.exception("could not even record the failed auto-cancel of tno %s", approval.tno)
+            raise
+    try:
+        return _finish(order_id, OrderStatus.AUTO_CANCELLED, tno=approval.tno, cause=f"{why}; approval cancelled (STSC)",
+                       result=(approval.res_cd, approval.res_msg))
+    except SQLAlchemyError:
+        log.exception("tno %s was cancelled at KCP but the order could not be updated", approval.tno)
+        raise

@@ -1,0 +1,165 @@
+"""KCP notifications (common_return): store each one, keyed by noti_id, then apply it to its order.
+
+Storing comes first and decides the reply: once the row is committed KCP gets ``0000`` (also for
+a duplicate noti_id, which changes nothing); if it cannot be stored KCP gets another value and
+retries (up to 10 times in 24 hours, 004 section 6).
+
+Applying (under the order's lock, see shop.services):
+
+* TX00 deposit (op_cd other than 13) on an order awaiting deposit: the amount equal to the order
+  makes it paid; a short or excess deposit is kept in ``paid_amount`` and the order is flagged
+  ``needs_attention`` (004: KCP settles what was really paid, the shop must check).
+* op_cd 13 (the bank reversed the deposit): a paid virtual-account order goes back to awaiting
+  deposit; a reversal without a deposit to reverse is flagged.
+* A deposit for an order that is already paid, for another tno, or in any other state is not
+  applied and is flagged for staff.
+* While the order is still pending/approving (the approval and its notification racing), the
+  notification is stored as ``deferred``; the approval's own recording transaction applies it.
+* Another tx_cd is stored as ``unknown``; a notification for no order of ours as ``unmatched``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from kcp.notify import parse_notification
+from shop.extensions import db
+from shop.models import NotificationRecord, Order, utcnow
+from shop.runtime import get_kcp
+from shop.services import begin_immediate, lock_order, transition
+from shop.states import OrderStatus
+
+log = logging.getLogger("shop.notifications")
+
+KCP = "kcp-notification"
+# Record statuses.
+APPLIED, DEFERRED, FLAGGED, UNMATCHED, UNKNOWN = "applied", "deferred", "flagged", "unmatched", "unknown"
+
+
+@dataclass
+class Received:
+    """What happened to one POST: the stored record and whether it was a duplicate."""
+
+    record: NotificationRecord
+    duplicate: bool
+
+
+def receive(form: Mapping[str, str], *, sender_ip: str) -> Received:
+    """Parse, store and apply one notification (raises KcpNotificationError when malformed)."""
+    note = parse_notification(form)
+    order_id = db.session.execute(select(Order.id).where(Order.ordr_idxx == note.ordr_no)).scalar_one_or_none()
+    order = lock_order(order_id) if order_id is not None else None
+    if order is None:
+        begin_immediate()
+
+    existing = _by_noti_id(note.noti_id)
+    if existing is not None:
+        db.session.rollback()
+        log.info("notification %s received again: already stored, nothing changed", note.noti_id)
+        return Received(existing, duplicate=True)
+
+    record = NotificationRecord(
+        noti_id=note.noti_id, site_cd=note.site_cd or "", tno=note.tno or "", ordr_no=note.ordr_no or "",
+        tx_cd=note.tx_cd or "", tx_tm=note.tx_tm or "", op_cd=note.op_cd or "", kind=note.kind,
+        ipgm_name=note.ipgm_name or "", ipgm_mnyx=note.ipgm_mnyx, totl_mnyx=note.totl_mnyx,
+        ipgm_time=note.ipgm_time or "", bank_code=note.bank_code or "", account=note.account or "",
+        remitter=note.remitter or "", cash_a_no=note.cash_a_no or "", sender_ip=sender_ip,
+        raw=dict(note.raw), status=UNMATCHED)
+    db.session.add(record)
+    if note.site_cd and note.site_cd != get_kcp().config.site_cd:
+        record.status, record.note = FLAGGED, f"site_cd {note.site_cd} is not this shop's; not applied"
+        record.order = order
+    else:
+        apply(order, record)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request stored the same noti_id in between (possible on PostgreSQL): a duplicate.
+        db.session.rollback()
+        existing = _by_noti_id(note.noti_id)
+        if existing is None:
+            raise
+        return Received(existing, duplicate=True)
+    return Received(record, duplicate=False)
+
+
+def _by_noti_id(noti_id: str) -> NotificationRecord | None:
+    """The stored notification with this noti_id, if any."""
+    return db.session.execute(select(NotificationRecord).where(NotificationRecord.noti_id == noti_id)).scalar_one_or_none()
+
+
+def _flag(order: Order, record: NotificationRecord, why: str) -> None:
+    """Keep the notification unapplied and put the order in front of staff."""
+    record.status, record.note = FLAGGED, why
+    log.warning("order %s: notification %s flagged: %s", order.ordr_idxx, record.noti_id, why)
+    if order.status != OrderStatus.NEEDS_ATTENTION:
+        transition(order, OrderStatus.NEEDS_ATTENTION, cause=f"notification {record.noti_id}: {why}", actor=KCP)
+
+
+def apply(order: Order | None, record: NotificationRecord) -> None:
+    """Apply a stored notification to its (locked) order; the caller commits."""
+    if order is None:
+        record.status, record.note = UNMATCHED, f"no order {record.ordr_no}"
+        return
+    record.order = order
+    if record.kind == "unknown":
+        record.status, record.note = UNKNOWN, f"tx_cd {record.tx_cd} is not handled; stored only"
+        return
+    if order.status in (OrderStatus.PENDING, OrderStatus.APPROVING):
+        record.status, record.note = DEFERRED, "order still being approved; applied when the approval is recorded"
+        return
+    if order.tno and record.tno and record.tno != order.tno:
+        _flag(order, record, f"tno {record.tno} is not the order's tno {order.tno}")
+        return
+    if record.kind == "deposit":
+        _apply_deposit(order, record)
+    else:
+        _apply_deposit_cancel(order, record)
+    if record.status == APPLIED:
+        record.applied_at = utcnow()
+
+
+def _apply_deposit(order: Order, record: NotificationRecord) -> None:
+    """TX00: money arrived in the virtual account."""
+    amount = record.ipgm_mnyx or 0
+    if order.status != OrderStatus.AWAITING_DEPOSIT or order.pay_method != "vbank":
+        _flag(order, record, f"deposit of {amount} for an order in state {order.status}; not applied")
+        return
+    order.paid_amount += amount
+    if amount == order.amount:
+        record.status = APPLIED
+        transition(order, OrderStatus.PAID, actor=KCP, cause=f"deposit of {amount} received (noti_id {record.noti_id})")
+    else:
+        # The money is real and KCP settles it as deposited: keep it, but never show the order as paid in full.
+        _flag(order, record, f"deposit of {amount} differs from the order amount {order.amount}")
+
+
+def _apply_deposit_cancel(order: Order, record: NotificationRecord) -> None:
+    """TX00 with op_cd 13: the bank reversed a deposit."""
+    amount = record.ipgm_mnyx or 0
+    reversible = (order.pay_method == "vbank" and order.refunded_amount == 0 and order.paid_amount > 0
+                  and amount == order.paid_amount
+                  and order.status in (OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION))
+    if not reversible:
+        _flag(order, record, f"deposit reversal of {amount} with no matching deposit (state {order.status}, "
+                             f"deposited {order.paid_amount}); not applied")
+        return
+    order.paid_amount -= amount
+    record.status = APPLIED
+    transition(order, OrderStatus.AWAITING_DEPOSIT, actor=KCP,
+               cause=f"deposit of {amount} reversed by the bank (op_cd 13, noti_id {record.noti_id})")
+
+
+def apply_deferred(order: Order) -> None:
+    """Apply, in order of arrival, notifications stored while the order was being approved."""
+    deferred = db.session.execute(
+        select(NotificationRecord).where(NotificationRecord.order_id == order.id, NotificationRecord.status == DEFERRED)
+        .order_by(NotificationRecord.id)).scalars().all()
+    for record in deferred:
+        log.info("order %s: applying deferred notification %s", order.ordr_idxx, record.noti_id)
+        apply(order, record)

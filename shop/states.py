@@ -1,0 +1,105 @@
+"""Order states and the moves allowed between them.
+
+Every status change goes through ``shop.services.transition`` (in shop/models.py's neighbour
+``shop.services``), which refuses a move that is not in ``ALLOWED`` and writes a ``StateChange``
+row in the same transaction, so the history on the order page is complete by construction.
+
+    pending ──claim──▶ approving ──▶ paid ──▶ partially_refunded ──▶ refunded
+       │                  │ │ │       │  ▲            │
+       ▼                  │ │ │       ▼  │ op_cd 13   ▼
+     failed               │ │ └▶ awaiting_deposit   cancelled
+                          │ └──▶ unknown (timeout: settle by inquiry)
+                          └────▶ auto_cancelled (amount mismatch / DB failure, STSC sent)
+    any state that holds or may hold money ──▶ needs_attention (staff must look)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+
+
+class OrderStatus(StrEnum):
+    """The states of an order (stored as these strings)."""
+
+    PENDING = "pending"                        # order page shown, window not completed
+    APPROVING = "approving"                    # one pp_ax_hub request claimed it and is calling KCP
+    PAID = "paid"                              # money captured (card, transfer, mobile, or deposit arrived)
+    AWAITING_DEPOSIT = "awaiting_deposit"      # virtual account issued, deposit due
+    PARTIALLY_REFUNDED = "partially_refunded"  # STPC done, a balance remains
+    REFUNDED = "refunded"                      # partial refunds brought the balance to 0
+    CANCELLED = "cancelled"                    # full cancel (STSC) by staff
+    FAILED = "failed"                          # window or approval refused; no money moved
+    UNKNOWN = "unknown"                        # KCP outcome unknown (timeout): settle by inquiry
+    AUTO_CANCELLED = "auto_cancelled"          # approved, then cancelled by us (amount mismatch, DB failure)
+    NEEDS_ATTENTION = "needs_attention"        # auto-cancel failed, deposit mismatch, conflicting notification
+
+
+S = OrderStatus
+
+# Where staff may need to step in: anything that holds, held or may hold money.
+_FLAGGABLE = (S.APPROVING, S.PAID, S.AWAITING_DEPOSIT, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED,
+              S.UNKNOWN, S.AUTO_CANCELLED, S.FAILED)
+
+ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING: frozenset({S.APPROVING, S.FAILED}),
+    S.APPROVING: frozenset({S.PAID, S.AWAITING_DEPOSIT, S.FAILED, S.UNKNOWN, S.AUTO_CANCELLED, S.NEEDS_ATTENTION}),
+    S.AWAITING_DEPOSIT: frozenset({S.PAID, S.CANCELLED, S.NEEDS_ATTENTION}),
+    S.PAID: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED, S.AWAITING_DEPOSIT, S.NEEDS_ATTENTION}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.NEEDS_ATTENTION}),
+    # Settled later by inquiry (flask reconcile / admin): whatever KCP says happened.
+    S.UNKNOWN: frozenset({S.PAID, S.AWAITING_DEPOSIT, S.FAILED, S.CANCELLED, S.NEEDS_ATTENTION}),
+    # Staff resolve a flagged order to what it really is.
+    S.NEEDS_ATTENTION: frozenset({S.PAID, S.AWAITING_DEPOSIT, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED,
+                                  S.AUTO_CANCELLED, S.FAILED}),
+    S.REFUNDED: frozenset({S.NEEDS_ATTENTION}),
+    S.CANCELLED: frozenset({S.NEEDS_ATTENTION}),
+    S.AUTO_CANCELLED: frozenset({S.NEEDS_ATTENTION}),
+    S.FAILED: frozenset({S.NEEDS_ATTENTION}),
+}
+assert all(S.NEEDS_ATTENTION in ALLOWED[state] for state in _FLAGGABLE)
+
+# Shown to people; the stored value stays the English identifier.
+LABELS = {
+    S.PENDING: _l("Waiting for payment"),
+    S.APPROVING: _l("Approving"),
+    S.PAID: _l("Paid"),
+    S.AWAITING_DEPOSIT: _l("Awaiting deposit"),
+    S.PARTIALLY_REFUNDED: _l("Partially refunded"),
+    S.REFUNDED: _l("Refunded"),
+    S.CANCELLED: _l("Cancelled"),
+    S.FAILED: _l("Failed"),
+    S.UNKNOWN: _l("Result unknown"),
+    S.AUTO_CANCELLED: _l("Cancelled automatically"),
+    S.NEEDS_ATTENTION: _l("Needs attention"),
+}
+
+# The badge colour family of each state (CSS classes badge-<tone>).
+TONES = {
+    S.PENDING: "neutral", S.APPROVING: "info", S.PAID: "success", S.AWAITING_DEPOSIT: "info",
+    S.PARTIALLY_REFUNDED: "warning", S.REFUNDED: "neutral", S.CANCELLED: "neutral", S.FAILED: "error",
+    S.UNKNOWN: "warning", S.AUTO_CANCELLED: "warning", S.NEEDS_ATTENTION: "error",
+}
+
+
+class TransitionError(Exception):
+    """A status change that the table does not allow."""
+
+    def __init__(self, current: str, target: str):
+        super().__init__(f"order status cannot move from {current} to {target}")
+        self.current = current
+        self.target = target
+
+
+def can_move(current: str, target: str) -> bool:
+    """True when ``current -> target`` is in the table."""
+    return OrderStatus(target) in ALLOWED.get(OrderStatus(current), frozenset())
+
+
+def label(status: str) -> str:
+    """The human label of a stored status."""
+    try:
+        return str(LABELS[OrderStatus(status)])
+    except ValueError:
+        return status

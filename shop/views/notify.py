@@ -1,0 +1,50 @@
+"""``POST /common_return``: KCP's notifications (virtual-account deposits and their reversals).
+
+The only view without CSRF protection (KCP cannot know our token): instead the sender's address
+must be one of ``KCP_NOTIFY_IPS`` (004 section 6). ``request.remote_addr`` is the socket peer
+unless ``KCP_TRUST_PROXY`` says how many proxies to believe (ProxyFix, shop/__init__.py).
+The reply is KCP's form with result 0000 once the notification is stored; anything else makes
+KCP send it again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from kcp.errors import KcpNotificationError
+from kcp.notify import reply, sender_allowed
+from shop.extensions import db
+from shop.runtime import get_kcp
+from shop.services import notifications
+
+bp = Blueprint("notify", __name__)
+log = logging.getLogger("shop.notify")
+
+
+def _answer(ok: bool, status: int = 200) -> Response:
+    """KCP's reply page (result 0000 or 9999)."""
+    return Response(reply(ok), status=status, mimetype="text/html")
+
+
+@bp.post("/common_return")
+def common_return() -> Response:
+    """Check the sender, store the notification, apply it, answer KCP."""
+    sender = request.remote_addr or ""
+    if not sender_allowed(sender, get_kcp().config.notify_ips):
+        log.warning("common_return from %s refused: not in KCP_NOTIFY_IPS", sender)
+        return _answer(False, 403)
+    try:
+        received = notifications.receive(request.form, sender_ip=sender)
+    except KcpNotificationError as exc:
+        log.warning("common_return from %s refused: malformed (%s)", sender, exc)
+        return _answer(False, 400)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("common_return: could not store the notification; KCP will retry")
+        return _answer(False, 500)
+    log.info("common_return noti_id %s: %s%s", received.record.noti_id, received.record.status,
+             " (duplicate)" if received.duplicate else "")
+    return _answer(True)

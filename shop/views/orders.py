@@ -1,0 +1,75 @@
+"""The result page ``GET /orders/<ordr_idxx>`` and the receipt page ``GET /orders/<ordr_idxx>/receipt``.
+
+Anyone with the order number may see an order's status (a demo shop has no accounts); the
+buyer's e-mail and phone are shown only to the browser session that created the order.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, session
+from sqlalchemy import select
+
+from kcp import codes, receipts
+from kcp.errors import KcpValidationError
+from shop.extensions import db
+from shop.models import Order
+from shop.runtime import get_kcp
+from shop.states import OrderStatus
+
+bp = Blueprint("orders", __name__)
+
+# States whose result code deserves the explanation and fix from kcp.codes.
+EXPLAINED = (OrderStatus.FAILED, OrderStatus.UNKNOWN, OrderStatus.AUTO_CANCELLED, OrderStatus.NEEDS_ATTENTION)
+
+
+def _order_or_404(ordr_idxx: str) -> Order:
+    """The order with this number, or a 404 page."""
+    order = db.session.execute(select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one_or_none()
+    if order is None:
+        abort(404)
+    return order
+
+
+def _is_mine(order: Order) -> bool:
+    """True when this browser session created the order."""
+    return order.ordr_idxx in session.get("my_orders", [])
+
+
+def receipt_links(order: Order) -> tuple[list[receipts.ReceiptLink], receipts.ReceiptLink | None]:
+    """KCP's bill links for the order's method (Korean + English) and the cash-receipt link, if any."""
+    payment = order.payment
+    if payment is None or not payment.tno:
+        return [], None
+    config = get_kcp().config
+    try:
+        links = receipts.receipt_links(payment.pay_method, payment.tno, base=config.receipt_base,
+                                       style=config.receipt_style, order_no=order.ordr_idxx, amount=payment.amount)
+    except KcpValidationError:
+        links = []  # a method KCP offers no bill for
+    cash_authno = payment.cash_authno or next((n.cash_a_no for n in order.notifications if n.cash_a_no), "")
+    cash = None
+    if cash_authno:
+        cash = receipts.cash_receipt_url(base=receipts.cash_receipt_base(config.env, config.receipt_base),
+                                         site_cd=config.site_cd, order_id=order.ordr_idxx, authno=cash_authno)
+    return links, cash
+
+
+@bp.get("/orders/<ordr_idxx>")
+def show(ordr_idxx: str):
+    """Status, amounts, method details, deposit instructions, history and (on failure) the code explained."""
+    order = _order_or_404(ordr_idxx)
+    explained = None
+    if order.status in EXPLAINED and order.result_code and order.result_code != "0000":
+        explained = codes.explain(order.result_code)
+    config = get_kcp().config
+    return render_template("order_result.html", order=order, payment=order.payment, mine=_is_mine(order),
+                           explained=explained, show_dev=not config.is_live, card_name=codes.card_name)
+
+
+@bp.get("/orders/<ordr_idxx>/receipt")
+def receipt(ordr_idxx: str):
+    """The receipt links KCP offers for this payment, opening as popups of KCP's sizes."""
+    order = _order_or_404(ordr_idxx)
+    links, cash = receipt_links(order)
+    return render_template("receipt.html", order=order, payment=order.payment, links=links, cash=cash,
+                           mine=_is_mine(order))
