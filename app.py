@@ -12,8 +12,9 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 from flask import Flask
@@ -23,7 +24,6 @@ from kcp.config import SANDBOX_API_BASE, KcpConfig
 from kcp.errors import KcpConfigError
 from kcp.masking import mask_text
 from kcp.signing import generate_credentials
-from shop.extensions import db
 from shop.runtime import KcpRuntime
 
 # Every variable of the configuration contract; the environment overrides instance/config.py.
@@ -76,7 +76,8 @@ def _sandbox_credentials(app: Flask) -> tuple[Path, Path, str]:
     password = _instance_secret(app, "kcp-sandbox/key-password", 18)
     if not (cert.exists() and key.exists()):
         generate_credentials(directory, password)
-        _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} (sandbox only; never sent anywhere).")
+        _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} "
+                       "(sandbox only; never sent anywhere).")
     return cert, key, password
 
 
@@ -106,14 +107,11 @@ def build_kcp(app: Flask, settings: Mapping[str, Any]) -> KcpRuntime:
     config = KcpConfig.from_mapping(settings, sandbox_credentials=sandbox_credentials)
     signer = config.load_signer()
     session = requests.Session()
-    runtime_holder: dict[str, KcpRuntime] = {}
-    client = KcpClient(config, signer, session=session,
-                       on_exchange=lambda exchange: runtime_holder["rt"].dispatch(exchange))
+    runtime = KcpRuntime(config=config, signer=signer, client=None)  # type: ignore[arg-type]
+    runtime.client = KcpClient(config, signer, session=session, on_exchange=runtime.dispatch)
     if config.is_sandbox and config.api_base.startswith(SANDBOX_API_BASE):
         from kcp.sandbox.transport import InProcessTransport
         session.mount(SANDBOX_API_BASE, InProcessTransport(app))
-    runtime = KcpRuntime(config=config, signer=signer, client=client)
-    runtime_holder["rt"] = runtime
     return runtime
 
 
@@ -155,7 +153,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
 
-    app.extensions["kcp"] = build_kcp(app, settings)
+    try:
+        app.extensions["kcp"] = build_kcp(app, settings)
+    except KcpConfigError as exc:
+        from shop.cli import rescue_for_doctor
+        if not rescue_for_doctor(app, exc):  # `flask kcp doctor` reports a refused setup instead of dying of it
+            raise
+        return app
 
     import shop
     shop.init_app(app)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from .errors import KcpConfigError, KcpSigningError
@@ -114,7 +114,7 @@ class KcpConfig:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, str], *, sandbox_credentials: tuple[Path, Path, str] | None = None
-                     ) -> "KcpConfig":
+                     ) -> KcpConfig:
         """Build and check a configuration from ``KCP_*`` keys (environment or instance config).
 
         ``sandbox_credentials`` = (cert path, key path, password) used in sandbox mode when the
@@ -134,10 +134,14 @@ class KcpConfig:
 
         site_cd = get("KCP_SITE_CD") or TEST_SITE_CD
         if not SITE_CD_RE.match(site_cd):
-            hint = f" (use {site_cd.upper()!r}: KCP answers 3014 for lower-case letters)" if SITE_CD_RE.match(site_cd.upper()) else ""
-            raise KcpConfigError(f"KCP_SITE_CD={site_cd!r} is not 5 upper-case letters or digits{hint}; set KCP_SITE_CD to the code KCP issued.")
+            hint = ""
+            if SITE_CD_RE.match(site_cd.upper()):
+                hint = f" (use {site_cd.upper()!r}: KCP answers 3014 for lower-case letters)"
+            raise KcpConfigError(f"KCP_SITE_CD={site_cd!r} is not 5 upper-case letters or digits{hint}; "
+                                 "set KCP_SITE_CD to the code KCP issued.")
         if env == "live" and site_cd == TEST_SITE_CD:
-            raise KcpConfigError("KCP_SITE_CD is the test code T0000 but KCP_ENV=live (KCP answers 3014); set KCP_SITE_CD to your live site code or KCP_ENV=test.")
+            raise KcpConfigError("KCP_SITE_CD is the test code T0000 but KCP_ENV=live (KCP answers 3014); "
+                                 "set KCP_SITE_CD to your live site code or KCP_ENV=test.")
 
         api_base = get("KCP_API_BASE") or defaults["api_base"]
         js_url = get("KCP_JS_URL") or defaults["js_url"]
@@ -150,13 +154,15 @@ class KcpConfig:
             try:
                 ipaddress.ip_network(ip, strict=False)
             except ValueError:
-                raise KcpConfigError(f"KCP_NOTIFY_IPS holds {ip!r}, which is not an IP address or network; list KCP's notifier addresses separated by commas.") from None
+                raise KcpConfigError(f"KCP_NOTIFY_IPS holds {ip!r}, which is not an IP address or network; "
+                                     "list KCP's notifier addresses separated by commas.") from None
 
         timeout_raw = get("KCP_TIMEOUT")
         try:
             timeout = float(timeout_raw) if timeout_raw else DEFAULT_TIMEOUT
         except ValueError:
-            raise KcpConfigError(f"KCP_TIMEOUT={timeout_raw!r} is not a number; set it to the seconds each KCP call may take, e.g. 10.") from None
+            raise KcpConfigError(f"KCP_TIMEOUT={timeout_raw!r} is not a number; "
+                                 "set it to the seconds each KCP call may take, e.g. 10.") from None
         if not 0 < timeout <= 120:
             raise KcpConfigError(f"KCP_TIMEOUT={timeout_raw!r} must be between 0 and 120 seconds; set e.g. KCP_TIMEOUT=10.")
 
@@ -172,7 +178,8 @@ class KcpConfig:
             missing = [n for n, v in (("KCP_CERT_FILE", cert_file), ("KCP_KEY_FILE", key_file),
                                       ("KCP_KEY_PASSWORD", key_password)) if not v]
             if missing:
-                raise KcpConfigError(f"KCP_ENV={env} needs {', '.join(missing)}; set them to the certificate, the PKCS#8 key and its password that KCP handed out.")
+                raise KcpConfigError(f"KCP_ENV={env} needs {', '.join(missing)}; "
+                                     "set them to the certificate, the PKCS#8 key and its password that KCP handed out.")
 
         return cls(env=env, site_cd=site_cd, site_name=get("KCP_SITE_NAME") or "KCP Reference Shop",
                    cert_file=Path(cert_file) if cert_file else None, key_file=Path(key_file) if key_file else None,
@@ -189,9 +196,11 @@ class KcpConfig:
                 f"(KCP answers 3014 or 8001); point both at the {env if env != 'sandbox' else 'same'} environment.")
         for name, kind in (("KCP_API_BASE", api_kind), ("KCP_JS_URL", js_kind), ("KCP_RECEIPT_BASE", receipt_kind)):
             if kind and env == "sandbox":
-                raise KcpConfigError(f"{name} points at KCP's {kind} servers but KCP_ENV=sandbox; set KCP_ENV={kind} or remove {name}.")
+                raise KcpConfigError(f"{name} points at KCP's {kind} servers but KCP_ENV=sandbox; "
+                                     f"set KCP_ENV={kind} or remove {name}.")
             if kind and kind != env:
-                raise KcpConfigError(f"{name} points at KCP's {kind} servers but KCP_ENV={env} (KCP answers 3014 or 8001); remove {name} or set KCP_ENV={kind}.")
+                raise KcpConfigError(f"{name} points at KCP's {kind} servers but KCP_ENV={env} (KCP answers 3014 or 8001); "
+                                     f"remove {name} or set KCP_ENV={kind}.")
 
     def load_signer(self, *, now: dt.datetime | None = None) -> Signer:
         """Load the certificate and key, refusing each unusable case with one sentence."""
@@ -200,10 +209,14 @@ class KcpConfig:
         for name, path in (("KCP_CERT_FILE", self.cert_file), ("KCP_KEY_FILE", self.key_file)):
             if not path.is_file():
                 raise KcpConfigError(f"{name}={str(path)!r} does not exist; set {name} to the file KCP handed out.")
-        try:
-            cert_pem, key_pem = self.cert_file.read_bytes(), self.key_file.read_bytes()
-        except OSError as exc:
-            raise KcpConfigError(f"cannot read the certificate or key ({exc.strerror}: {exc.filename}); make the files readable by the shop's user.") from exc
+        pems = {}
+        for name, path in (("KCP_CERT_FILE", self.cert_file), ("KCP_KEY_FILE", self.key_file)):
+            try:
+                pems[name] = path.read_bytes()
+            except OSError as exc:
+                raise KcpConfigError(f"{name}={str(path)!r} cannot be read ({exc.strerror}); "
+                                     "make the file readable by the shop's user.") from exc
+        cert_pem, key_pem = pems["KCP_CERT_FILE"], pems["KCP_KEY_FILE"]
         try:
             signer = Signer.from_pem(cert_pem, key_pem, self.key_password)
         except KcpSigningError as exc:
@@ -215,9 +228,12 @@ class KcpConfig:
         now = now or dt.datetime.now(dt.timezone.utc)
         not_after = signer.certificate.not_valid_after_utc
         if not_after <= now:
-            raise KcpConfigError(f"The certificate in KCP_CERT_FILE expired on {not_after:%Y-%m-%d}; download a new one from KCP's merchant admin.")
-        if signer.certificate.not_valid_before_utc > now:
-            raise KcpConfigError(f"The certificate in KCP_CERT_FILE is not valid before {signer.certificate.not_valid_before_utc:%Y-%m-%d}; check the server clock or the file.")
+            raise KcpConfigError(f"The certificate in KCP_CERT_FILE expired on {not_after:%Y-%m-%d}; "
+                                 "download a new one from KCP's merchant admin.")
+        not_before = signer.certificate.not_valid_before_utc
+        if not_before > now:
+            raise KcpConfigError(f"The certificate in KCP_CERT_FILE is not valid before {not_before:%Y-%m-%d}; "
+                                 "check the server clock or the file.")
         return signer
 
     def describe(self) -> dict[str, str]:

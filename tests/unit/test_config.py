@@ -204,10 +204,11 @@ def _unreadable_file(tmp_path: Path) -> Path:
 
 
 def test_unreadable_file(credentials, tmp_path):
-    cfg = KcpConfig.from_mapping(files(credentials, KCP_KEY_FILE=str(_unreadable_file(tmp_path))))
+    unreadable = _unreadable_file(tmp_path)
+    cfg = KcpConfig.from_mapping(files(credentials, KCP_KEY_FILE=str(unreadable)))
     msg = refused_signer(cfg)
-    assert msg.startswith("cannot read the certificate or key (")
-    assert msg.endswith("make the files readable by the shop's user.")
+    assert msg.startswith(f"KCP_KEY_FILE={str(unreadable)!r} cannot be read (")
+    assert msg.endswith("make the file readable by the shop's user.")
 
 
 def test_wrong_password(credentials):
