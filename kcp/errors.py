@@ -16,7 +16,8 @@ Callers catch by *cause*, never by message text:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class KcpError(Exception):

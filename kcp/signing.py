@@ -126,7 +126,7 @@ class Signer:
     _key: rsa.RSAPrivateKey
 
     @classmethod
-    def from_pem(cls, cert_pem: bytes, key_pem: bytes, password: str | bytes | None) -> "Signer":
+    def from_pem(cls, cert_pem: bytes, key_pem: bytes, password: str | bytes | None) -> Signer:
         """Build from PEM bytes; raises ``KcpSigningError`` if they cannot be used together."""
         cert = load_certificate(cert_pem)
         key = load_private_key(key_pem, password)
@@ -136,7 +136,7 @@ class Signer:
 
     @classmethod
     def from_files(cls, cert_file: str | os.PathLike, key_file: str | os.PathLike,
-                   password: str | bytes | None) -> "Signer":
+                   password: str | bytes | None) -> Signer:
         """Build from the certificate and key files named in the configuration."""
         return cls.from_pem(Path(cert_file).read_bytes(), Path(key_file).read_bytes(), password)
 

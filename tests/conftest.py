@@ -4,15 +4,15 @@ real HTTP server that serves the app (and so its sandbox) on 127.0.0.1."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
 
-from kcp.signing import generate_credentials
-
 from app import CONTRACT_KEYS, EXTRA_KEYS, create_app
+from kcp.signing import generate_credentials
 
 KEY_PASSWORD = "test-key-password"
 
@@ -84,7 +84,7 @@ class LiveServer:
         self._thread: threading.Thread | None = None
         self.app = None
 
-    def start(self, app) -> "LiveServer":
+    def start(self, app) -> LiveServer:
         """Serve ``app`` until stop()."""
         self.app = app
         self._server.app = app
