@@ -253,7 +253,9 @@ class KcpClient:
         if pay_type not in PAY_TYPES.values():
             raise KcpValidationError("pay_type", pay_type, "one of PACA, PABK, PAVC, PAMC")
         site = site_cd or self.config.site_cd
-        tno = _tno(tno)
+        # 002's second example looks a payment up by mod_ordr_idxx: then tno may be unknown (empty),
+        # e.g. when the approval timed out (settled by `flask reconcile`).
+        tno = "" if mod_ordr_idxx and not (tno or "").strip() else _tno(tno)
         body = {
             "site_cd": site,
             "kcp_cert_info": self.signer.cert_info,
