@@ -1,0 +1,104 @@
+"""KCP's four APIs at KCP's paths below the sandbox prefix, JSON in and JSON out.
+
+Each call may meet a one-shot fault (``faults``) and is recorded, masked, for the log page.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, request
+
+from kcp import codes
+from kcp.masking import mask_payload
+
+from . import bp, engine, faults, ledger
+from .errors import SandboxError, answer_payload
+from .transport import DROP_HEADER, IN_PROCESS_KEY
+
+Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
+
+
+def _json(payload: dict[str, Any], status: int = 200) -> Response:
+    """A KCP-style JSON answer (UTF-8, Korean left readable)."""
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def _drop_connection() -> Response:
+    """Close the client's connection without an answer (the "drop" fault)."""
+    if request.environ.get(IN_PROCESS_KEY):
+        return Response(b"", status=502, headers={DROP_HEADER: "1"})
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return Response(b"", status=502)  # the server cannot send it any more: the socket is gone
+    raise ConnectionAbortedError("KCP sandbox fault: connection dropped")
+
+
+def _serve(api: str, handler: Handler) -> Response:
+    """Run one API call: faults before, decode, handle, record, faults after."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    fault = faults.take(app, api)
+    raw = request.get_data(cache=True)
+    try:
+        body_in = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        body_in = None
+    logged_request = mask_payload(body_in) if isinstance(body_in, dict) else {"_body": f"<{len(raw)} bytes, not JSON>"}
+    if fault and fault.mode in ("http500", "nonjson"):
+        ledger.log_call(app, api=api, request=logged_request, response={}, fault=fault.mode)
+        if fault.mode == "http500":
+            return Response("<html><body><h1>500 Internal Server Error</h1></body></html>", status=500, mimetype="text/html")
+        return Response("<html><body>시스템 점검 중입니다. (KCP sandbox fault: non-JSON answer)</body></html>",
+                        status=200, mimetype="text/html")
+    try:
+        if not isinstance(body_in, dict):
+            raise SandboxError(codes.MALFORMED_REQUEST, "the body must be a JSON object")
+        answer = handler(app, body_in)
+    except SandboxError as exc:
+        answer = exc.payload()
+    except (KeyError, OSError) as exc:  # e.g. a registered certificate file went missing
+        answer = answer_payload("8999", type(exc).__name__)
+    ledger.log_call(app, api=api, request=logged_request, response=mask_payload(answer),
+                    fault=fault.mode if fault else "", elapsed_ms=(time.perf_counter() - started) * 1000)
+    response = _json(answer)
+    if fault and fault.mode == "delay":
+        time.sleep(fault.seconds)
+    if fault and fault.mode == "drop":
+        return _drop_connection()
+    return response
+
+
+@bp.post("/gw/enc/v1/payment")
+def approve_api() -> Response:
+    """Approval of a payment-window authorization (000)."""
+    return _serve("approve", engine.approve)
+
+
+@bp.post("/gw/hub/v1/payment")
+def manual_card_api() -> Response:
+    """Manual card payment, certified or not (001)."""
+    return _serve("manual_card", engine.manual_card)
+
+
+@bp.post("/gw/mod/v1/cancel")
+def cancel_api() -> Response:
+    """Full cancel (STSC) and partial refund (STPC) (003)."""
+    return _serve("cancel", engine.cancel)
+
+
+@bp.post("/std/inquery")
+def inquire_api() -> Response:
+    """Transaction inquiry (002; KCP's spelling of the path)."""
+    return _serve("inquire", engine.inquire)
+
+
+API_VIEWS = (approve_api, manual_card_api, cancel_api, inquire_api)

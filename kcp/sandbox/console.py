@@ -1,0 +1,139 @@
+"""The sandbox's own pages: home, log (API calls and notification tries), mock deposits,
+faults and the ledger. A clear "SANDBOX - not KCP" banner on each."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from kcp import codes
+
+from . import bp, engine, faults, ledger, notifier
+
+
+def _app() -> Any:
+    """The real app object (background threads need it, not the proxy)."""
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@bp.app_template_filter("kcp_won")
+def kcp_won(value: Any) -> str:
+    """12000 -> '12,000'."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@bp.app_template_filter("kcp_time")
+def kcp_time_filter(value: Any) -> str:
+    """'20240131235959' -> '2024-01-31 23:59:59' (other values unchanged)."""
+    text = str(value or "")
+    if len(text) == 14 and text.isdigit():
+        return f"{text[:4]}-{text[4:6]}-{text[6:8]} {text[8:10]}:{text[10:12]}:{text[12:]}"
+    return text.replace("T", " ")[:19]
+
+
+@bp.app_template_filter("kcp_json")
+def kcp_json(value: Any) -> str:
+    """Pretty JSON for the log page (values are already masked)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+@bp.get("/")
+def home() -> str:
+    """Links to everything, the registered sites and where notifications go."""
+    app = _app()
+    counts = {
+        "transactions": ledger.read_one(app, "SELECT COUNT(*) AS n FROM transactions")["n"],  # type: ignore[index]
+        "awaiting": ledger.read_one(app, "SELECT COUNT(*) AS n FROM transactions WHERE shop_status = 'STIR'")["n"],  # type: ignore[index]
+        "notifications": ledger.read_one(app, "SELECT COUNT(*) AS n FROM notifications")["n"],  # type: ignore[index]
+        "faults": len(faults.pending(app)),
+    }
+    return render_template("sandbox/home.html", page="home", sites=engine.sites(app), counts=counts,
+                           notify_target=notifier.target(app), schedule=notifier.schedule(app), apis=faults.APIS)
+
+
+@bp.get("/log")
+def log() -> str:
+    """Every API call (masked) and every notification try."""
+    app = _app()
+    calls = [dict(r) for r in ledger.read(app, "SELECT * FROM api_calls ORDER BY id DESC LIMIT 150")]
+    return render_template("sandbox/log.html", page="log", calls=calls, notifications=notifier.notifications(app, 100),
+                           explain=codes.explain)
+
+
+@bp.route("/deposits", methods=["GET", "POST"])
+def deposits() -> Any:
+    """The mock-deposit page: deposit into or reverse a virtual account; re-send a notification."""
+    app = _app()
+    if request.method == "POST":
+        return _deposit_action(app)
+    return render_template("sandbox/deposits.html", page="deposits", accounts=engine.awaiting_deposits(app),
+                           notifications=notifier.notifications(app, 30), target=notifier.target(app))
+
+
+def _deposit_action(app: Any) -> Response:
+    """Handle one button of the mock-deposit page, then go back to it."""
+    action = request.form.get("action", "")
+    try:
+        if action == "deposit":
+            amount_raw = request.form.get("amount", "").replace(",", "").strip()
+            amount = int(amount_raw) if amount_raw else None
+            nid = notifier.deposit(app, request.form["tno"], amount=amount, op_cd=request.form.get("op_cd", "50"),
+                                   remitter=request.form.get("remitter", ""))
+            flash(f"입금 처리했습니다. 통보 #{nid}를 보내는 중입니다. / Deposited; sending notification #{nid}.")
+        elif action == "cancel":
+            nid = notifier.cancel_deposit(app, request.form["tno"])
+            flash(f"은행 입금 취소(op_cd 13)를 통보합니다 #{nid}. / Bank cancel (op_cd 13) notification #{nid}.")
+        elif action == "resend":
+            nid = notifier.resend(app, int(request.form["notification_id"]))
+            flash(f"같은 noti_id로 다시 보냅니다 #{nid}. / Re-sending with the same noti_id as #{nid}.")
+        else:
+            flash("Unknown action.", "bad")
+    except (LookupError, ValueError, KeyError) as exc:
+        flash(str(exc), "bad")
+    return redirect(url_for("kcp_sandbox.deposits"))
+
+
+@bp.route("/faults", methods=["GET", "POST"])
+def faults_page() -> Any:
+    """Arm or clear a one-shot fault per API."""
+    app = _app()
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "clear":
+                faults.clear(app, request.form.get("api") or None)
+                flash("Cleared.")
+            else:
+                fault = faults.inject(app, request.form.get("api", ""), request.form.get("mode", ""),
+                                      seconds=float(request.form.get("seconds") or 0))
+                flash(f"The next {fault.api} call will meet: {faults.MODES[fault.mode]}.")
+        except ValueError as exc:
+            flash(str(exc), "bad")
+        return redirect(url_for("kcp_sandbox.faults_page"))
+    return render_template("sandbox/faults.html", page="faults", pending=faults.pending(app), apis=faults.APIS,
+                           modes=faults.MODES)
+
+
+@bp.get("/ledger")
+def ledger_page() -> str:
+    """Transactions with their refunds, and recent window authorizations."""
+    app = _app()
+    rows = [ledger.row_to_transaction(r)
+            for r in ledger.read(app, "SELECT * FROM transactions ORDER BY created_at DESC LIMIT 200")]
+    for tx in rows:
+        tx["refunds"] = ledger.refunds(app, tx["tno"])
+    auths = [dict(r) for r in ledger.read(
+        app, "SELECT id, site_cd, ordr_idxx, method, amount, created_at, used_at, used_result, tno FROM authorizations"
+             " ORDER BY id DESC LIMIT 50")]
+    return render_template("sandbox/ledger.html", page="ledger", transactions=rows, auths=auths,
+                           statuses=codes.STATUS_CODES, pay_types=engine.PAY_TYPES)

@@ -1,0 +1,231 @@
+"""Virtual-account notifications: the sandbox POSTs KCP's ``common_return`` form to the shop.
+
+As 004 describes: a form (application/x-www-form-urlencoded) with site_cd, tno, ordr_no, tx_cd
+TX00, tx_tm, ipgm_name, ipgm_mnyx, totl_mnyx, ipgm_time, bank_code, account, noti_id (fresh,
+20 characters), op_cd (50 / 18 deposit, 13 cancel), remitter and cash_a_no. A reply whose body
+lacks ``<input type="hidden" name="result" value="0000">`` is tried again, up to KCP's 10 tries,
+on a compressed schedule (``KCP_SANDBOX_NOTIFY_SCHEDULE``: seconds to wait before each try).
+
+The target is ``KCP_SANDBOX_NOTIFY_URL`` over real HTTP when set, else the app's own
+``/common_return`` called in-process with REMOTE_ADDR 127.0.0.1. Every try is stored and shown
+on the sandbox's log page. The web pages deliver on a background thread; the CLI delivers
+synchronously and prints each try; tests wait with ``wait_idle(app, timeout)``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from html import unescape
+from typing import Any
+
+import requests
+from flask import Flask
+
+from . import engine, ledger
+
+DEFAULT_SCHEDULE = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0, 60.0, 120.0, 300.0, 600.0)
+MAX_TRIES = 10  # 004: "24시간 안에 최대 10회"
+IN_PROCESS = "in-process:/common_return"
+HTTP_TIMEOUT = 10.0
+OP_DEPOSIT_SAME_BANK, OP_DEPOSIT_OTHER_BANK, OP_CANCEL = "50", "18", "13"
+
+Progress = Callable[[int, int, str], None]
+_INPUT_RE = re.compile(r"<input\b[^>]*>", re.IGNORECASE)
+_ATTR_RE = re.compile(r"""([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+
+
+def schedule(app: Flask) -> list[float]:
+    """Seconds to wait before each try (at most 10 tries)."""
+    raw = app.config.get("KCP_SANDBOX_NOTIFY_SCHEDULE") or app.config.get("SANDBOX_NOTIFY_SCHEDULE")
+    if not raw:
+        return list(DEFAULT_SCHEDULE)
+    parts = raw.split(",") if isinstance(raw, str) else list(raw)
+    values = [max(0.0, float(p)) for p in parts if str(p).strip() != ""]
+    return values[:MAX_TRIES] or list(DEFAULT_SCHEDULE)
+
+
+def target(app: Flask) -> str:
+    """Where notifications go: KCP_SANDBOX_NOTIFY_URL, or the app's own /common_return in-process."""
+    return app.config.get("KCP_SANDBOX_NOTIFY_URL") or app.config.get("SANDBOX_NOTIFY_URL") or IN_PROCESS
+
+
+def reply_accepted(body: str) -> bool:
+    """True when the reply holds an input named ``result`` whose value is ``0000``."""
+    for tag in _INPUT_RE.findall(body or ""):
+        attrs = {m.group(1).lower(): unescape(next(v for v in m.groups()[1:] if v is not None))
+                 for m in _ATTR_RE.finditer(tag)}
+        if attrs.get("name") == "result" and attrs.get("value") == "0000":
+            return True
+    return False
+
+
+def new_noti_id() -> str:
+    """A fresh 20-digit noti_id like 004's example 08060404000000000004."""
+    return ledger.now_kst().strftime("%y%m%d%H%M%S") + ledger.digits(8)
+
+
+def build_form(tx: dict[str, Any], *, op_cd: str, amount: int, remitter: str = "") -> dict[str, str]:
+    """The common_return form fields of one deposit or deposit cancel (004 "6 공통통보 페이지")."""
+    f = tx["fields"]
+    now = ledger.kcp_time()
+    bank_code = f.get("bankcode", "")[-2:]
+    cash = f.get("cash_yn") == "Y" and op_cd != OP_CANCEL
+    return {
+        "site_cd": tx["site_cd"], "tno": tx["tno"], "ordr_no": tx["ordr_idxx"], "tx_cd": "TX00", "tx_tm": now,
+        "ipgm_name": tx["buyr_name"], "ipgm_mnyx": str(amount), "totl_mnyx": str(amount), "ipgm_time": now,
+        "bank_code": bank_code, "account": f.get("account", ""), "noti_id": new_noti_id(), "op_cd": op_cd,
+        "remitter": (remitter or tx["buyr_name"])[:14], "cash_a_no": ledger.digits(9) if cash else "",
+    }
+
+
+def _store(app: Flask, form: dict[str, str], *, resend_of: int | None = None) -> int:
+    """Store a notification to deliver; returns its id."""
+    with ledger.write(app) as conn:
+        cur = conn.execute(
+            "INSERT INTO notifications (noti_id, tno, ordr_no, op_cd, target, form_json, state, resend_of, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (form["noti_id"], form["tno"], form["ordr_no"], form["op_cd"], target(app),
+             json.dumps(form, ensure_ascii=False), resend_of, ledger.now_kst().isoformat(timespec="seconds")))
+        return int(cur.lastrowid or 0)
+
+
+def deposit(app: Flask, ref: str, *, amount: int | None = None, op_cd: str = OP_DEPOSIT_SAME_BANK,
+            remitter: str = "", background: bool = True, progress: Progress | None = None) -> int:
+    """Deposit into the virtual account of ``ref`` (tno or order number) and notify the shop.
+
+    ``amount`` defaults to the issued amount; a different amount is sent as it is, as a bank would.
+    Returns the notification id.
+    """
+    if op_cd not in (OP_DEPOSIT_SAME_BANK, OP_DEPOSIT_OTHER_BANK):
+        raise ValueError("a deposit's op_cd is 50 (same bank) or 18 (other bank)")
+    tx = engine.find_vbank(app, ref)
+    tx = engine.record_deposit(app, tx["tno"], amount if amount is not None else tx["amount"])
+    nid = _store(app, build_form(tx, op_cd=op_cd, amount=tx["deposited"], remitter=remitter))
+    _dispatch(app, nid, background=background, progress=progress)
+    return nid
+
+
+def cancel_deposit(app: Flask, ref: str, *, background: bool = True, progress: Progress | None = None) -> int:
+    """The bank reverses the deposit of ``ref`` (op_cd 13) and the shop is notified."""
+    tx = engine.find_vbank(app, ref)
+    deposited = tx["deposited"]
+    tx = engine.record_deposit_cancel(app, tx["tno"])
+    nid = _store(app, build_form(tx, op_cd=OP_CANCEL, amount=deposited))
+    _dispatch(app, nid, background=background, progress=progress)
+    return nid
+
+
+def resend(app: Flask, notification_id: int, *, background: bool = True, progress: Progress | None = None) -> int:
+    """Send a stored notification again with the same noti_id (what a KCP retry looks like)."""
+    row = ledger.read_one(app, "SELECT * FROM notifications WHERE id = ?", (notification_id,))
+    if row is None:
+        raise LookupError(f"no notification {notification_id}")
+    nid = _store(app, json.loads(row["form_json"]), resend_of=notification_id)
+    _dispatch(app, nid, background=background, progress=progress)
+    return nid
+
+
+def _dispatch(app: Flask, nid: int, *, background: bool, progress: Progress | None) -> None:
+    """Deliver now (CLI) or on a background thread (web pages)."""
+    if not background:
+        deliver(app, nid, progress=progress)
+        return
+    state = _state(app)
+    thread = threading.Thread(target=deliver, args=(app, nid), kwargs={"progress": progress},
+                              name=f"kcp-sandbox-notify-{nid}", daemon=True)
+    with state["lock"]:
+        state["threads"].add(thread)
+    thread.start()
+
+
+def _state(app: Flask) -> dict[str, Any]:
+    """This app's notifier bookkeeping (the running delivery threads)."""
+    return app.extensions.setdefault("kcp_sandbox_notifier", {"lock": threading.Lock(), "threads": set()})
+
+
+def deliver(app: Flask, nid: int, *, progress: Progress | None = None) -> bool:
+    """Try a stored notification on the schedule until the shop answers result=0000; True if it did."""
+    row = ledger.read_one(app, "SELECT * FROM notifications WHERE id = ?", (nid,))
+    if row is None:
+        raise LookupError(f"no notification {nid}")
+    form = json.loads(row["form_json"])
+    url = row["target"]
+    waits = schedule(app)
+    accepted = False
+    try:
+        for try_no, wait in enumerate(waits, start=1):
+            if wait:
+                time.sleep(wait)
+            status, body, outcome = _try_once(app, url, form)
+            accepted = outcome == "accepted"
+            with ledger.write(app) as conn:
+                conn.execute("INSERT INTO notification_tries (notification_id, try_no, at, http_status, reply_excerpt, outcome)"
+                             " VALUES (?, ?, ?, ?, ?, ?)",
+                             (nid, try_no, ledger.now_kst().isoformat(timespec="milliseconds"), status,
+                              " ".join(body.split())[:300], outcome))
+                conn.execute("UPDATE notifications SET state = ? WHERE id = ?",
+                             ("delivered" if accepted else "retrying", nid))
+            if progress is not None:
+                progress(try_no, len(waits), f"HTTP {status if status is not None else '-'}: {outcome}")
+            if accepted:
+                break
+    finally:
+        with ledger.write(app) as conn:
+            conn.execute("UPDATE notifications SET state = ?, finished_at = ? WHERE id = ?",
+                         ("delivered" if accepted else "failed", ledger.now_kst().isoformat(timespec="seconds"), nid))
+        state = _state(app)
+        with state["lock"]:
+            state["threads"].discard(threading.current_thread())
+    return accepted
+
+
+def _try_once(app: Flask, url: str, form: dict[str, str]) -> tuple[int | None, str, str]:
+    """POST the form once: (HTTP status, reply body, outcome text)."""
+    try:
+        if url == IN_PROCESS:
+            with app.test_client() as client:
+                response = client.post("/common_return", data=form, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+                status, body = response.status_code, response.get_data(as_text=True)
+        else:
+            reply = requests.post(url, data=form, timeout=HTTP_TIMEOUT, allow_redirects=False)
+            status, body = reply.status_code, reply.text
+    except requests.RequestException as exc:
+        return None, "", f"no answer ({type(exc).__name__})"
+    except Exception as exc:  # noqa: BLE001 - an in-process crash of the shop is one failed try, as over HTTP
+        return 500, "", f"shop raised {type(exc).__name__}"
+    if reply_accepted(body):
+        return status, body, "accepted"
+    match = re.search(r"""name\s*=\s*["']?result["']?[^>]*value\s*=\s*["']?([^"'\s>]*)""", body or "", re.IGNORECASE)
+    return status, body, f"retry: result={match.group(1)}" if match else "retry: no result=0000 in the reply"
+
+
+def wait_idle(app: Flask, timeout: float = 10.0) -> bool:
+    """Wait until no background delivery runs (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    state = _state(app)
+    while True:
+        with state["lock"]:
+            threads = [t for t in state["threads"] if t.is_alive()]
+        if not threads:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        threads[0].join(min(remaining, 0.05))
+
+
+def notifications(app: Flask, limit: int = 100) -> list[dict[str, Any]]:
+    """Recent notifications with their tries, newest first (for the log page and tests)."""
+    rows = ledger.read(app, "SELECT * FROM notifications ORDER BY id DESC LIMIT ?", (limit,))
+    result = []
+    for row in rows:
+        item = dict(row)
+        item["form"] = json.loads(item.pop("form_json"))
+        item["tries"] = [dict(t) for t in ledger.read(
+            app, "SELECT * FROM notification_tries WHERE notification_id = ? ORDER BY try_no", (row["id"],))]
+        result.append(item)
+    return result
