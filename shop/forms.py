@@ -15,6 +15,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, RadioField, StringField, SubmitField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from kcp import params
@@ -45,11 +46,11 @@ class BuyerForm(FlaskForm):
                                                          Regexp(r"^[0-9]+(-[0-9]+)*$")],
                          description=_l("Digits, hyphens allowed."))
     pay_choice = RadioField(_l("Payment method"), default="card", choices=[
-        ("card", _l("Credit card")),
-        ("bank", _l("Bank transfer")),
-        ("vbank", _l("Virtual account")),
-        ("mobile", _l("Mobile phone")),
-        ("all", _l("Choose in the KCP window")),
+        SelectChoice("card", _l("Credit card")),
+        SelectChoice("bank", _l("Bank transfer")),
+        SelectChoice("vbank", _l("Virtual account")),
+        SelectChoice("mobile", _l("Mobile phone")),
+        SelectChoice("all", _l("Choose in the KCP window")),
     ])
 
 

@@ -72,6 +72,10 @@ class SiteMismatch(CheckoutError):
     """The posted site_cd is not the configured one."""
 
 
+class AmountMismatch(Exception):
+    """The approved amount is not the order's amount (now, under the order's lock)."""
+
+
 def new_ordr_idxx(now: dt.datetime | None = None) -> str:
     """A fresh merchant order number: KRS + yyyymmddHHMMSS + 6 random digits (23 of KCP's 40 chars)."""
     now = now or dt.datetime.now()
@@ -140,6 +144,10 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order
             return auto_cancel(order_id, approval, why)
         try:
             return record_approval(order_id, approval)
+        except AmountMismatch as exc:
+            db.session.rollback()
+            log.warning("order %s: %s; cancelling tno %s", ordr_idxx, exc, approval.tno)
+            return auto_cancel(order_id, approval, str(exc))
         except SQLAlchemyError as exc:
             db.session.rollback()
             why = f"could not record the payment ({type(exc).__name__})"
@@ -201,6 +209,9 @@ def record_approval(order_id: int, approval: Approval) -> Order:
     order = lock_order(order_id)
     if order.status != OrderStatus.APPROVING:
         raise RuntimeError(f"order {order.ordr_idxx} left 'approving' while its approval was in flight")
+    if approval.amount != order.amount:
+        # The order changed while KCP was approving (004: "DB 값이 다른 경우"): keep nothing.
+        raise AmountMismatch(f"amount mismatch: KCP approved {approval.amount}, order is now {order.amount}")
     store_payment(order, approval)
     order.tno, order.pay_method = approval.tno, approval.pay_method
     order.result_code, order.result_msg = approval.res_cd, approval.res_msg

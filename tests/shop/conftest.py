@@ -1,0 +1,221 @@
+"""Shop tests drive the checkout the way a browser and KCP's window do, over real HTTP:
+
+``Checkout.order_page`` GETs /order and parses the KCP form ``order_info`` (with its CSRF token);
+``Checkout.window`` asks the sandbox window to authorize (what the buyer's clicks in the window
+do; JSON answer instead of the iframe page); ``Checkout.submit`` posts the form with the window's
+result to /pp_ax_hub, as m_Completepayment's ``frm.submit()`` would.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+BUYER = {"buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "010-1234-5678"}
+PAY_METHOD = {"card": "100000000000", "bank": "010000000000", "vbank": "001000000000", "mobile": "000010000000",
+              "all": "111010000000"}
+# What the buyer picks inside the sandbox window, per method.
+WINDOW_CHOICES = {
+    "card": {"sb_card_cd": "CCBC", "sb_quota": "0", "sb_card_no": "4518421234567890"},
+    "bank": {"sb_bank_cd": "04", "sb_cash_yn": "Y"},
+    "vbank": {"sb_vbank_cd": "04"},
+    "mobile": {"sb_commid": "SKT", "sb_mobile_no": "01012345678", "sb_auth_code": "123456"},
+}
+
+
+class _FormParser(HTMLParser):
+    """Collects name -> value of the inputs inside <form name="order_info">."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = False
+        self.fields: dict[str, str] = {}
+        self.js_url = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form" and a.get("name") == "order_info":
+            self.inside = True
+        elif tag == "input" and self.inside and a.get("name"):
+            if a.get("type") == "radio" and "checked" not in a:
+                return
+            self.fields[a["name"] or ""] = a.get("value") or ""
+        elif tag == "script" and a.get("src") and "payplus_web" in (a.get("src") or ""):
+            self.js_url = a["src"] or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+
+
+@dataclass
+class OrderPage:
+    """The order page as the browser got it."""
+
+    html: str
+    fields: dict[str, str]
+    js_url: str
+
+    @property
+    def ordr_idxx(self) -> str:
+        """The server-made order number."""
+        return self.fields["ordr_idxx"]
+
+
+@dataclass
+class Checkout:
+    """A buyer's browser (cookies kept) plus the sandbox window, against one live server."""
+
+    url: str
+    app: Any
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def order_page(self, product: str = "test", **params: str) -> OrderPage:
+        """GET /order?product=... and parse the KCP form."""
+        response = self.http.get(f"{self.url}/order", params={"product": product, **params}, timeout=10)
+        assert response.status_code == 200, response.text[:500]
+        parser = _FormParser()
+        parser.feed(response.text)
+        return OrderPage(response.text, parser.fields, parser.js_url)
+
+    def window(self, page: OrderPage, method: str = "card", *, pay_method: str | None = None,
+               **overrides: str) -> dict[str, str]:
+        """What the sandbox window returns when the buyer pays with ``method`` (JSON form)."""
+        data = {**page.fields, **BUYER, "pay_method": pay_method or PAY_METHOD[method], "sb_method": method,
+                **WINDOW_CHOICES.get(method, {}), **overrides}
+        response = requests.post(f"{self.url}/_sandbox/kcp/window/authorize", data=data,
+                                 headers={"Accept": "application/json"}, timeout=10)
+        assert response.status_code == 200, response.text[:500]
+        return response.json()
+
+    def cancel_window(self, page: OrderPage) -> dict[str, str]:
+        """What the window returns when the buyer closes it (3001)."""
+        response = requests.post(f"{self.url}/_sandbox/kcp/window/cancel", data=page.fields,
+                                 headers={"Accept": "application/json"}, timeout=10)
+        return response.json()
+
+    def form_for(self, page: OrderPage, result: dict[str, str], method: str = "card", **overrides: str) -> dict[str, str]:
+        """The order_info form after GetField copied the window's result into it."""
+        data = {**page.fields, **BUYER, "pay_method": PAY_METHOD.get(method, PAY_METHOD["card"])}
+        data.update({k: v for k, v in result.items() if k in page.fields})
+        data.update(overrides)
+        return data
+
+    def submit(self, data: dict[str, str], session: requests.Session | None = None) -> requests.Response:
+        """POST the form to /pp_ax_hub (without following the redirect)."""
+        return (session or self.http).post(f"{self.url}/pp_ax_hub", data=data, allow_redirects=False, timeout=15)
+
+    def pay(self, product: str = "test", method: str = "card", **choice: str) -> tuple[OrderPage, requests.Response]:
+        """The whole happy path: order page, window, /pp_ax_hub."""
+        page = self.order_page(product)
+        result = self.window(page, method, **choice)
+        assert result["res_cd"] == "0000", result
+        return page, self.submit(self.form_for(page, result, method))
+
+    def result_page(self, ordr_idxx: str) -> requests.Response:
+        """GET /orders/<ordr_idxx> in this browser."""
+        return self.http.get(f"{self.url}/orders/{ordr_idxx}", timeout=10)
+
+    def order_row(self, ordr_idxx: str) -> sqlite3.Row:
+        """The order as stored (read with the stdlib, like a DBA would)."""
+        return self.db_one("SELECT * FROM orders WHERE ordr_idxx = ?", (ordr_idxx,))
+
+    def db_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row:
+        """One row of the shop's database."""
+        rows = self.db_all(sql, params)
+        assert rows, f"no row for {sql} {params}"
+        return rows[0]
+
+    def db_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of the shop's database."""
+        path = self.app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+        conn = sqlite3.connect(path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def db_execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Change the shop's database behind the app's back (to simulate another writer)."""
+        path = self.app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            with conn:
+                conn.execute(sql, params)
+        finally:
+            conn.close()
+
+    def ledger(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of the sandbox's ledger (KCP's side)."""
+        conn = sqlite3.connect(Path(self.app.config["SANDBOX_DB_PATH"]), timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def approve_calls(self, ordr_idxx: str) -> int:
+        """How many approval requests the shop sent for this order (its own exchange log)."""
+        return self.db_one("SELECT COUNT(*) AS n FROM kcp_exchanges e JOIN orders o ON o.id = e.order_id "
+                           "WHERE o.ordr_idxx = ? AND e.api = 'approve'", (ordr_idxx,))["n"]
+
+
+class Server:
+    """The app on a real threaded HTTP server at 127.0.0.1 (KCP API and notifier over the socket)."""
+
+    def __init__(self, make_app: Callable[..., Any], **overrides: Any) -> None:
+        self._server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self.app = make_app(KCP_API_BASE=f"{self.url}/_sandbox/kcp", KCP_SANDBOX_NOTIFY_URL=f"{self.url}/common_return",
+                            **overrides)
+        self._server.app = self.app
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Shut down and wait for the serving thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def serve(make_app: Callable[..., Any]) -> Iterator[Callable[..., Server]]:
+    """Start live servers with config overrides (e.g. KCP_TIMEOUT=1); all stopped at the end."""
+    servers: list[Server] = []
+
+    def _serve(**overrides: Any) -> Server:
+        server = Server(make_app, **overrides)
+        servers.append(server)
+        return server
+
+    yield _serve
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(serve: Callable[..., Server]) -> Server:
+    """One live server with the default test configuration."""
+    return serve()
+
+
+@pytest.fixture
+def checkout_for() -> Callable[[Server], Checkout]:
+    """Make a buyer's browser for another server."""
+    return lambda srv: Checkout(srv.url, srv.app)
+
+
+@pytest.fixture
+def checkout(server: Server) -> Checkout:
+    """A buyer's browser against ``server``."""
+    return Checkout(server.url, server.app)
