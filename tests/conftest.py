@@ -3,12 +3,15 @@ real HTTP server that serves the app (and so its sandbox) on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from app import CONTRACT_KEYS, EXTRA_KEYS, create_app
@@ -111,3 +114,42 @@ def live_server(make_app: Callable[..., Any]) -> Iterator[LiveServer]:
     server.start(app)
     yield server
     server.stop()
+
+
+# --- database parametrisation (SQLite file and PostgreSQL) ------------------------------------------
+
+def _postgres_admin_url() -> str:
+    """TEST_DATABASE_URL (scripts/test sets it), or skip the PostgreSQL variant of a test."""
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not url:
+        pytest.skip("TEST_DATABASE_URL is not set (scripts/test starts a PostgreSQL and sets it)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test: a SQLite file, or a new database on TEST_DATABASE_URL's server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+        return
+    import psycopg
+
+    admin = make_url(_postgres_admin_url())
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # FORCE: a pooled connection of the test's app may still be open.
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make_app_db(make_app: Callable[..., Any], database_url: str) -> Callable[..., Any]:
+    """Like make_app, on ``database_url`` (each test that uses it runs on SQLite and on PostgreSQL)."""
+
+    def _make(**overrides: Any):
+        return make_app(**{"DATABASE_URL": database_url, **overrides})
+
+    return _make
