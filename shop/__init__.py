@@ -14,29 +14,20 @@ import importlib
 import logging
 from typing import Any
 
-from flask import Flask, render_template, request, session
+from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shop import i18n
 from shop.extensions import babel, csrf, db, migrate
 
 log = logging.getLogger("shop")
 
-LANGUAGES = ("ko", "en")
 # Blueprints other parts of the project add (registered when present).
 OPTIONAL_BLUEPRINTS = ("shop.admin",)
-
-
-def select_locale() -> str:
-    """The page language: ?lang= switches and remembers it in the session; Korean by default."""
-    wanted = request.args.get("lang")
-    if wanted in LANGUAGES:
-        session["lang"] = wanted
-    lang = session.get("lang")
-    return lang if lang in LANGUAGES else "ko"
 
 
 def _sqlite_events(engine: Engine) -> None:
@@ -133,7 +124,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("KCP_ORDER_DEFAULTS", {})
     db.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
     migrate.init_app(app, db)
 
     trusted = int(app.config.get("KCP_TRUST_PROXY") or 0)
@@ -150,6 +141,8 @@ def init_app(app: Flask) -> None:
     _register_cli(app)
     _register_error_pages(app)
     register_template_helpers(app)
+    from shop.reference import init_reference
+    init_reference(app)
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
