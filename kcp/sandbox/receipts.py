@@ -8,6 +8,7 @@ and the cash receipt ``/Modules/Service/Cash/Cash_Bill_Common_View.jsp``.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import current_app, render_template, request
 
@@ -80,14 +81,23 @@ def cash_bill() -> tuple[str, int]:
     orderid = request.args.get("orderid", "")
     authno = request.args.get("authno", "")
     site_cd = term_id[4:] if term_id.startswith("PGNW") else ""
-    tx = ledger.transaction_by_order(app, orderid, site_cd=site_cd or None) if orderid else None
-    issued = ""
-    if tx is not None:
-        issued = tx["fields"].get("cash_authno", "")
-        if not issued:
-            for row in ledger.read(app, "SELECT form_json FROM notifications WHERE tno = ?", (tx["tno"],)):
-                issued = json.loads(row["form_json"]).get("cash_a_no", "") or issued
-    if tx is None or not authno or authno != issued:
+    tx = _cash_receipt_transaction(app, site_cd, orderid, authno) if orderid and authno else None
+    if tx is None:
         return render_template("sandbox/cash_receipt.html", tx=None, term_id=term_id, orderid=orderid, authno=authno), 404
     return render_template("sandbox/cash_receipt.html", tx=tx, term_id=term_id, orderid=orderid, authno=authno,
                            bill_yn=request.args.get("bill_yn", "Y"), supply=_supply(tx["amount"])), 200
+
+
+def _cash_receipt_transaction(app: Any, site_cd: str, orderid: str, authno: str) -> dict[str, Any] | None:
+    """The transaction of ``orderid`` whose cash receipt number is ``authno`` (issued at payment for a
+    transfer, at deposit - cash_a_no of the notification - for a virtual account)."""
+    rows = ledger.read(app, "SELECT * FROM transactions WHERE ordr_idxx = ? AND (? = '' OR site_cd = ?)",
+                       (orderid, site_cd, site_cd))
+    for row in rows:
+        tx = ledger.row_to_transaction(row)
+        issued = {tx["fields"].get("cash_authno", "")}
+        for note in ledger.read(app, "SELECT form_json FROM notifications WHERE tno = ?", (tx["tno"],)):
+            issued.add(json.loads(note["form_json"]).get("cash_a_no", ""))
+        if authno in issued - {""}:
+            return tx
+    return None
