@@ -2,7 +2,7 @@
 and the helpers other pages use to link to them and to show what happened "under the hood".
 
 ``init_reference(app)`` registers the blueprint, the template helpers (``code_url``,
-``under_the_hood``, ``kcp_live``) and the page language (shop.i18n).
+``under_the_hood``, ``kcp_live``, ``mask_card_no``) and the page language (shop.i18n).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, url_for
 
 from kcp.codes import RESULT_CODES
+from kcp.masking import mask_card_no
 
 bp = Blueprint("reference", __name__, url_prefix="/kcp")
 
@@ -37,4 +38,6 @@ def init_reference(app: Flask) -> None:
     app.add_template_global(code_url, "code_url")
     app.add_template_global(entries_for, "under_the_hood")
     app.add_template_global(kcp_live, "kcp_live")
+    # KCP returns card_no with 8 leading digits (e.g. 40091111****2222); pages show what the logs show.
+    app.add_template_filter(mask_card_no, "mask_card_no")
     i18n.init_i18n(app)
