@@ -12,7 +12,11 @@ import pytest
 import requests
 
 CARD_NO = "4518421234567890"  # Luhn-valid test number the sandbox window accepts
-CARD_CHOICE = {"sb_method": "card", "sb_card_cd": "CCBC", "sb_quota": "0", "sb_card_no": CARD_NO}
+CHOICES = {
+    "card": {"sb_method": "card", "sb_card_cd": "CCBC", "sb_quota": "0", "sb_card_no": CARD_NO},
+    "vbank": {"sb_method": "vbank", "sb_vbank_cd": "04"},
+}
+PAY_METHODS = {"card": "100000000000", "vbank": "001000000000"}
 BUYER = {"buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "010-1234-5678"}
 
 
@@ -55,14 +59,14 @@ class Buyer:
     http: requests.Session = field(default_factory=requests.Session)
     window_result: dict[str, Any] = field(default_factory=dict)
 
-    def pay_by_card(self, product: str = "test") -> str:
-        """Order page -> sandbox window (card) -> /pp_ax_hub; returns ordr_idxx."""
+    def pay(self, product: str = "test", method: str = "card") -> str:
+        """Order page -> sandbox window (card or vbank) -> /pp_ax_hub; returns ordr_idxx."""
         page = self.http.get(f"{self.url}/order", params={"product": product}, timeout=10)
         assert page.status_code == 200, page.text[:300]
         parser = FormFields()
         parser.feed(page.text)
-        fields = {**parser.fields, **BUYER, "pay_method": "100000000000"}
-        window = requests.post(f"{self.url}/_sandbox/kcp/window/authorize", data={**fields, **CARD_CHOICE},
+        fields = {**parser.fields, **BUYER, "pay_method": PAY_METHODS[method]}
+        window = requests.post(f"{self.url}/_sandbox/kcp/window/authorize", data={**fields, **CHOICES[method]},
                                headers={"Accept": "application/json"}, timeout=10)
         assert window.status_code == 200, window.text[:300]
         self.window_result = window.json()
