@@ -240,8 +240,8 @@ def read_order(form: Mapping[str, str], sites: Mapping[str, object], *, now: dt.
     )
 
 
-def format_amount(amount: int, currency: str) -> str:
-    """'12,000원' or '$10.55' (USD amounts are in cents, 004 good_mny)."""
+def format_amount(amount: int, currency: str, lang: str = "ko") -> str:
+    """'12,000원' ('KRW 12,000' in English) or '$10.55' (USD amounts are in cents, 004 good_mny)."""
     if currency == "840":
         return f"${amount // 100:,}.{amount % 100:02d}"
-    return f"{amount:,}원"
+    return f"KRW {amount:,}" if lang == "en" else f"{amount:,}원"

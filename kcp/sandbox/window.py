@@ -57,7 +57,7 @@ def _result_page(result: dict[str, str], form: dict[str, str], *, order: WindowO
     explain = codes.explain(result["res_cd"])
     return render_template("sandbox/result.html", result=result, origin=_origin(form), order=order, lang=lang,
                            auto=auto, explain=explain, accent=order.accent if order else "#1f5eff",
-                           amount_text=format_amount(order.amount, order.currency) if order else ""), status
+                           amount_text=format_amount(order.amount, order.currency, lang) if order else ""), status
 
 
 def _error(exc: SandboxError, form: dict[str, str], order: WindowOrder | None = None) -> tuple[str, int]:
@@ -80,7 +80,7 @@ def window() -> Any:
         return _error(exc, form)
     lang = _lang(form)
     return render_template("sandbox/window.html", order=order, lang=lang, origin=_origin(form),
-                           amount_text=format_amount(order.amount, order.currency),
+                           amount_text=format_amount(order.amount, order.currency, lang),
                            va_date_text=_pretty_time(order.va_date), method_names=codes.PAY_METHODS,
                            card_names={c.code: c for c in order.cards})
 

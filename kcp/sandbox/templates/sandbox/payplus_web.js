@@ -90,7 +90,7 @@
     frame = document.createElement("iframe");
     frame.name = name;
     frame.title = "KCP sandbox payment window";
-    frame.style.cssText = "width:min(780px,calc(100vw - 24px));height:min(660px,calc(100vh - 24px));border:0;" +
+    frame.style.cssText = "width:min(780px,calc(100vw - 24px));height:min(720px,calc(100vh - 24px));border:0;" +
       "border-radius:18px;background:#fff;box-shadow:0 30px 80px rgba(15,23,42,.35);";
     overlay.appendChild(frame);
     savedOverflow = document.documentElement.style.overflow;
