@@ -1,0 +1,116 @@
+"""Headless Chromium buys through the sandbox window, exactly as a buyer would click.
+
+Screenshots of the catalog, order page, result page and receipt page go to
+test-artifacts/screenshots/ (looked at by a person, not compared by the test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import re
+from pathlib import Path
+
+import pytest
+
+from kcp.sandbox import notifier
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One Debian Chromium for the module (never downloaded)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (its own cookies) and page, with a desktop viewport."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _fill_buyer(page, method_label_value: str) -> None:
+    page.fill("input[name=buyr_name]", "홍길동")
+    page.fill("input[name=buyr_tel2]", "010-1234-5678")
+    page.fill("input[name=buyr_mail]", "buyer@example.com")
+    page.check(f"input[name=pay_choice][value={method_label_value}]")
+
+
+def test_buy_by_card_through_the_window(server, page):
+    page.goto(server.url + "/")
+    assert page.locator(".product-card").count() == 5
+    _shot(page, "catalog")
+    page.click(".product-card[data-product=speaker] a.btn")
+    page.wait_for_url("**/order?product=speaker")
+    _fill_buyer(page, "card")
+    _shot(page, "order")
+    page.click("#pay-button")
+    window = page.frame_locator("#kcp-sandbox-overlay iframe")
+    window.locator("input[name=sb_card_cd][value=CCKM]").check(force=True)
+    window.locator("select[name=sb_quota]").select_option("3")
+    window.locator("input[name=sb_card_no]").fill("4518 4212 3456 7890")
+    window.locator("input[name=sb_agree]").check(force=True)
+    window.locator("#kw-pay").click()
+    page.wait_for_url("**/orders/KRS*", timeout=15_000)
+    assert page.locator("#order-status").get_attribute("data-status") == "paid"
+    body = page.inner_text("main")
+    assert re.search(r"451842\*+7890|45184212\*+7890", body)  # masked, as KCP returns it
+    assert "4518421234567890" not in page.content()
+    _shot(page, "result-card")
+    page.click("text=영수증" if page.locator("text=영수증").count() else "text=Receipts")
+    page.wait_for_url("**/receipt")
+    assert page.locator("#receipt-links a").count() == 2
+    _shot(page, "receipt")
+
+
+def test_pay_by_virtual_account_then_deposit(server, page):
+    page.goto(server.url + "/order?product=tea")
+    _fill_buyer(page, "vbank")
+    page.click("#pay-button")
+    window = page.frame_locator("#kcp-sandbox-overlay iframe")
+    window.locator("input[name=sb_vbank_cd][value='04']").check(force=True)
+    window.locator("input[name=sb_agree]").check(force=True)
+    window.locator("#kw-pay").click()
+    page.wait_for_url("**/orders/KRS*", timeout=15_000)
+    assert page.locator("#order-status").get_attribute("data-status") == "awaiting_deposit"
+    assert page.locator("#vbank").is_visible()
+    _shot(page, "result-vbank-awaiting")
+    ordr_idxx = page.inner_text("#ordr_idxx").strip()
+    notifier.deposit(server.app, ordr_idxx)  # the bank receives the money; the sandbox notifies /common_return
+    assert notifier.wait_idle(server.app, 10)
+    page.reload()
+    assert page.locator("#order-status").get_attribute("data-status") == "paid"
+    _shot(page, "result-vbank-paid")
+
+
+def test_closing_the_window_keeps_the_buyer_on_the_order_page(server, page):
+    page.goto(server.url + "/order?product=notebook")
+    _fill_buyer(page, "card")
+    messages: list[str] = []
+    page.on("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
+    page.click("#pay-button")
+    window = page.frame_locator("#kcp-sandbox-overlay iframe")
+    window.locator(".kw-close").click()
+    page.wait_for_function("() => !document.getElementById('kcp-sandbox-overlay')")
+    assert messages and messages[0].startswith("[3001]")
+    assert "/order?product=notebook" in page.url  # m_Completepayment did not submit
