@@ -6,8 +6,8 @@ test-artifacts/screenshots/ (looked at by a person, not compared by the test).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
