@@ -66,7 +66,8 @@ class LiveShop:
         self.app = make_app(**{"KCP_API_BASE": f"{self.url}/_sandbox/kcp",
                                "KCP_SANDBOX_NOTIFY_URL": f"{self.url}/common_return", **overrides})
         self._server.app = self.app
-        self._thread = threading.Thread(target=self._server.serve_forever, name="live-shop", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="live-shop", daemon=True)
         self._thread.start()
         self.http = requests.Session()
 
