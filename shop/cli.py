@@ -8,12 +8,16 @@ app that only carries this command group. Without Flask's loader at all,
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
+from flask_babel import force_locale
 
 from kcp.errors import KcpApiError, KcpError, KcpOutcomeUnknown
 from kcp.results import PAY_TYPES
@@ -22,6 +26,17 @@ from shop.services import doctor
 kcp_cli = AppGroup("kcp", help="KCP tools: check the setup, sign a text, look up or cancel a transaction.")
 
 STATUS_COLOURS = {doctor.OK: "green", doctor.WARN: "yellow", doctor.FAIL: "red"}
+
+
+def in_english(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command with English messages: there is no request to choose a language from."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with force_locale("en"):
+            return command(*args, **kwargs)
+
+    return wrapper
 
 
 def doctor_requested(argv: list[str] | None = None) -> bool:
@@ -76,6 +91,7 @@ def sign_command(text: str) -> None:
 @click.option("--pay-type", type=click.Choice(sorted(PAY_TYPES.values())), default=None,
               help="PACA card, PABK bank transfer, PAVC virtual account, PAMC mobile (default: from the order).")
 @click.option("--order-id", default="", help="The shop's ordr_idxx (sent as mod_ordr_idxx).")
+@in_english
 def inquire_command(tno: str, pay_type: str | None, order_id: str) -> None:
     """Ask KCP (/std/inquery) about one transaction and compare with the shop's records."""
     from shop.services import staff
@@ -103,6 +119,7 @@ def inquire_command(tno: str, pay_type: str | None, order_id: str) -> None:
 @click.option("--amount", type=click.IntRange(min=1), default=None, help="Refund this many won (partial, STPC).")
 @click.option("--reason", default="", help="mod_desc sent to KCP.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@in_english
 def cancel_command(tno: str, amount: int | None, reason: str, yes: bool) -> None:
     """Cancel a payment (STSC), or refund part of it with --amount (STPC)."""
     from shop.services import staff
@@ -127,8 +144,10 @@ def cancel_command(tno: str, amount: int | None, reason: str, yes: bool) -> None
 
 
 @click.command("reconcile")
+@with_appcontext
 @click.option("--older-than", "older_than", type=click.IntRange(min=0), default=30, show_default=True,
               help="Only settle orders untouched for this many minutes (unknown orders are always settled).")
+@in_english
 def reconcile_command(older_than: int) -> None:
     """Settle orders left unknown, or stuck pending/approving/awaiting deposit, by asking KCP."""
     from shop.services import staff

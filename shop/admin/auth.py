@@ -62,7 +62,10 @@ def _sid_hash(sid: str) -> str:
 
 def log_in() -> None:
     """Start a fresh admin session: clear the old cookie contents and issue a new sid."""
+    lang = session.get("lang")  # a language choice is no privilege: keep it across the rotation
     session.clear()
+    if lang:
+        session["lang"] = lang
     sid = secrets.token_urlsafe(32)
     begin_immediate()  # write in a transaction of its own (see shop.services.staff.audit)
     db.session.add(AdminSession(sid=_sid_hash(sid), ip=client_ip()))
@@ -77,7 +80,10 @@ def log_out() -> None:
         begin_immediate()
         db.session.execute(delete(AdminSession).where(AdminSession.sid == _sid_hash(sid)))
         db.session.commit()
+    lang = session.get("lang")
     session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 def current_admin() -> AdminSession | None:

@@ -69,8 +69,8 @@ class Admin:
         return self.http.post(self.url + path, data=body, timeout=30, **kwargs)
 
     def login(self, password: str = ADMIN_PASSWORD) -> requests.Response:
-        """Sign in through the login form."""
-        page = self.get("/admin/login")
+        """Sign in through the login form (pages in English: the assertions read English text)."""
+        page = self.get("/admin/login", params={"lang": "en"})
         self.token = csrf_token(page.text)
         response = self.post("/admin/login", {"password": password})
         if response.ok and "/admin/login" not in response.url:

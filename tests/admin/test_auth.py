@@ -7,7 +7,7 @@ from admin_helpers import ADMIN_PASSWORD, Admin, csrf_token, text_of
 
 def login_via(client, password: str, ip: str = "10.0.0.7"):
     """Post the login form from ``ip`` with the test client."""
-    page = client.get("/admin/login", environ_base={"REMOTE_ADDR": ip})
+    page = client.get("/admin/login?lang=en", environ_base={"REMOTE_ADDR": ip})
     return client.post("/admin/login", data={"csrf_token": csrf_token(page.get_data(as_text=True)), "password": password},
                        environ_base={"REMOTE_ADDR": ip})
 
@@ -31,7 +31,7 @@ def test_wrong_password_is_refused_and_audited(live_server):
 
 def test_right_password_signs_in_and_rotates_the_session(live_server):
     staff = Admin(live_server.url, live_server.app)
-    staff.get("/admin/login")
+    staff.get("/admin/login", params={"lang": "en"})
     before = staff.http.cookies.get("session")
     response = staff.login()
     assert response.url.endswith("/admin/orders")

@@ -1,0 +1,146 @@
+"""``flask kcp sign|inquire|cancel`` and ``flask reconcile`` against the sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from html.parser import HTMLParser
+
+import pytest
+import requests
+from admin_helpers import Admin
+
+from kcp.sandbox import faults
+from kcp.signing import load_certificate, verify_text
+
+
+@pytest.fixture
+def app_config(app_config):
+    """KCP calls give up after one second here, so a delayed answer leaves an order unknown."""
+    return {**app_config, "KCP_TIMEOUT": "1"}
+
+
+class _OrderForm(HTMLParser):
+    """The inputs of <form name="order_info"> on the order page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside, self.fields = False, {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and a.get("name") == "order_info":
+            self.inside = True
+        elif tag == "input" and self.inside and a.get("name") and not (a.get("type") == "radio" and "checked" not in a):
+            self.fields[a["name"]] = a.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+
+
+def buyer_pays(url: str) -> tuple[str, requests.Response]:
+    """A buyer's checkout: order page, sandbox window (card), then the form posted to /pp_ax_hub."""
+    http = requests.Session()
+    parser = _OrderForm()
+    parser.feed(http.get(f"{url}/order", params={"product": "test"}, timeout=10).text)
+    fields = {**parser.fields, "buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "01012345678",
+              "pay_method": "100000000000"}
+    window = requests.post(f"{url}/_sandbox/kcp/window/authorize", timeout=10, headers={"Accept": "application/json"},
+                           data={**fields, "sb_method": "card", "sb_card_cd": "CCBC", "sb_quota": "0"}).json()
+    assert window["res_cd"] == "0000", window
+    fields.update({k: v for k, v in window.items() if k in fields})
+    return fields["ordr_idxx"], http.post(f"{url}/pp_ax_hub", data=fields, allow_redirects=False, timeout=15)
+
+
+def run(app, *args: str, input: str | None = None):
+    """Invoke a flask CLI command of ``app``."""
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def test_sign_prints_kcp_sign_data_that_verifies(app, kcp_credentials):
+    result = run(app, "kcp", "sign", "T0000^22284971100001^STSC")
+    assert result.exit_code == 0
+    certificate = load_certificate(kcp_credentials[0].read_bytes())
+    assert verify_text(certificate, "T0000^22284971100001^STSC", result.output.strip())
+
+
+def test_inquire_compares_with_the_shop(admin):
+    order = admin.paid_order(10_000)
+    tno = admin.order(order)["tno"]
+    result = run(admin.app, "kcp", "inquire", "--tno", tno, "--pay-type", "PACA")
+    assert result.exit_code == 0, result.output
+    assert f"tno {tno}  res_cd 0000" in result.output
+    assert "KCP and the shop agree." in result.output
+    by_order = run(admin.app, "kcp", "inquire", "--order-id", order)
+    assert "KCP and the shop agree." in by_order.output
+    unknown = run(admin.app, "kcp", "inquire", "--tno", "99999999999999", "--pay-type", "PACA")
+    assert unknown.exit_code == 1 and "SB08" in unknown.output
+
+
+def test_cancel_partial_then_full_with_confirmation(admin):
+    order = admin.paid_order(10_000)
+    tno = admin.order(order)["tno"]
+    declined = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "4000", "--reason", "cli", input="n\n")
+    assert declined.exit_code == 1 and "partial refund (STPC) of 4,000원" in declined.output
+    assert admin.order(order)["refunded_amount"] == 0
+    partial = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "4000", "--reason", "cli", "--yes")
+    assert partial.exit_code == 0, partial.output
+    assert "STPC done: 4,000원 refunded, balance 6,000원" in partial.output
+    too_much = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "6001", "--yes")
+    assert too_much.exit_code == 1 and "more than the balance" in too_much.output
+    rest = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "6000", "--yes")
+    assert "STPC done" in rest.output
+    assert admin.order(order)["status"] == "refunded"
+    actors = {r["actor"] for r in admin.db("SELECT actor FROM audit_log WHERE action = 'refund'")}
+    assert actors == {"cli"}
+
+
+def test_reconcile_settles_an_order_left_unknown(live_server):
+    # KCP approves, but its answer comes after the shop's one-second timeout.
+    faults.inject(live_server.app, "approve", "delay", seconds=2)
+    ordr_idxx, response = buyer_pays(live_server.url)
+    assert response.status_code in (302, 303)
+    staff = Admin(live_server.url, live_server.app)
+    order = staff.order(ordr_idxx)
+    assert (order["status"], order["tno"], order["paid_amount"]) == ("unknown", None, 0)
+    charged = staff.ledger("SELECT tno, amount FROM transactions WHERE ordr_idxx = ?", (ordr_idxx,))[0]
+
+    result = run(live_server.app, "reconcile")
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"\[1/1\] {ordr_idxx}: unknown -> paid \(KCP reports tno \d+ approved", result.output)
+    assert "1 of 1 order(s) settled." in result.output
+    order = staff.order(ordr_idxx)
+    assert (order["status"], order["tno"], order["paid_amount"]) == ("paid", charged["tno"], charged["amount"])
+    payment = staff.db("SELECT tno, pay_method, amount FROM payments WHERE order_id = ?", (order["id"],))[0]
+    assert (payment["tno"], payment["pay_method"], payment["amount"]) == (charged["tno"], "card", charged["amount"])
+    causes = [h["cause"] for h in staff.db("SELECT cause FROM state_changes WHERE order_id = ? ORDER BY id", (order["id"],))]
+    assert causes[-1].startswith("reconcile: KCP reports tno")
+    # Safe to run again (cron): nothing left to do, nothing changes.
+    again = run(live_server.app, "reconcile")
+    assert "Nothing to reconcile." in again.output
+    assert staff.order(ordr_idxx)["status"] == "paid"
+
+
+def test_reconcile_fails_abandoned_orders_and_leaves_fresh_ones(live_server):
+    http = requests.Session()
+    parser = _OrderForm()
+    parser.feed(http.get(f"{live_server.url}/order", params={"product": "tea"}, timeout=10).text)
+    old = parser.fields["ordr_idxx"]
+    parser = _OrderForm()
+    parser.feed(http.get(f"{live_server.url}/order", params={"product": "mug"}, timeout=10).text)
+    fresh = parser.fields["ordr_idxx"]
+    staff = Admin(live_server.url, live_server.app)
+    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(tzinfo=None).isoformat(sep=" ")
+    conn = sqlite3.connect(staff.db_path, timeout=30)
+    with conn:
+        conn.execute("UPDATE orders SET updated_at = ? WHERE ordr_idxx = ?", (an_hour_ago, old))
+    conn.close()
+
+    result = run(live_server.app, "reconcile", "--older-than", "30")
+    assert result.exit_code == 0, result.output
+    assert f"[1/1] {old}: pending -> failed (KCP has no transaction for this order" in result.output
+    assert staff.order(old)["status"] == "failed"
+    assert staff.order(fresh)["status"] == "pending"
+    assert "Nothing to reconcile." in run(live_server.app, "reconcile").output
