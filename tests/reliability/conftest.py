@@ -44,3 +44,26 @@ def serve_sqlite(make_app: Callable[..., Any]) -> Iterator[Callable[..., LiveSho
     yield _serve
     for shop in shops:
         shop.stop()
+
+
+@pytest.fixture(scope="module")
+def shop_module(tmp_path_factory: pytest.TempPathFactory, kcp_credentials) -> Iterator[LiveShop]:
+    """One live shop on SQLite shared by a module's property tests (each example uses fresh orders)."""
+    from app import create_app
+
+    tmp = tmp_path_factory.mktemp("shared-shop")
+    cert, key, password = kcp_credentials
+
+    def make_app(**overrides: Any):
+        """The shop with the shared test configuration (as tests/conftest.py's app_config)."""
+        return create_app({"TESTING": True, "KCP_ENV": "sandbox", "KCP_SITE_CD": "T0000", "KCP_CERT_FILE": str(cert),
+                           "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": password, "KCP_TIMEOUT": "5",
+                           "DATABASE_URL": f"sqlite:///{tmp / 'shop.sqlite3'}",
+                           "SANDBOX_DB_PATH": str(tmp / "kcp-sandbox.sqlite3"), "SECRET_KEY": "test-secret-key",
+                           "ADMIN_PASSWORD": "test-admin-password",
+                           "KCP_SANDBOX_NOTIFY_SCHEDULE": "0,0.05,0.05,0.05,0.05,0.05,0.05,0.05,0.05,0.05",
+                           **overrides}, instance_path=tmp / "instance")
+
+    shop = LiveShop(make_app)
+    yield shop
+    shop.stop()

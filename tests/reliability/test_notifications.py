@@ -33,27 +33,6 @@ def _forms(shop: LiveShop, ordr_idxx: str) -> dict[str, dict[str, str]]:
             "other_amount": form("18", 2004)}
 
 
-@pytest.fixture(scope="module")
-def shop_module(tmp_path_factory: pytest.TempPathFactory, kcp_credentials) -> LiveShop:
-    """One live shop on SQLite for the property test (each example uses a fresh order)."""
-    from app import create_app
-
-    tmp = tmp_path_factory.mktemp("notifications")
-    cert, key, password = kcp_credentials
-
-    def make_app(**overrides: str):
-        """The shop with the test configuration."""
-        return create_app({"TESTING": True, "KCP_ENV": "sandbox", "KCP_SITE_CD": "T0000", "KCP_CERT_FILE": str(cert),
-                           "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": password, "KCP_TIMEOUT": "5",
-                           "DATABASE_URL": f"sqlite:///{tmp / 'shop.sqlite3'}",
-                           "SANDBOX_DB_PATH": str(tmp / "kcp-sandbox.sqlite3"),
-                           "SECRET_KEY": "test", "ADMIN_PASSWORD": "test", **overrides}, instance_path=tmp / "instance")
-
-    shop = LiveShop(make_app)
-    yield shop
-    shop.stop()
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.permutations(EVENTS).flatmap(lambda p: st.integers(1, len(p)).map(lambda n: p[:n])))
 def test_any_order_of_notifications_is_stored_once_and_never_shows_a_wrong_paid(shop_module: LiveShop, order) -> None:
