@@ -78,6 +78,11 @@ class Checkout:
     url: str
     app: Any
     http: requests.Session = field(default_factory=requests.Session)
+    lang: str = "en"
+
+    def __post_init__(self) -> None:
+        """Pick the page language once, as a buyer would with the switch (assertions read English)."""
+        self.http.get(f"{self.url}/", params={"lang": self.lang}, timeout=10)
 
     def order_page(self, product: str = "test", **params: str) -> OrderPage:
         """GET /order?product=... and parse the KCP form."""

@@ -114,3 +114,18 @@ def test_closing_the_window_keeps_the_buyer_on_the_order_page(server, page):
     page.wait_for_function("() => !document.getElementById('kcp-sandbox-overlay')")
     assert messages and messages[0].startswith("[3001]")
     assert "/order?product=notebook" in page.url  # m_Completepayment did not submit
+
+
+def test_amount_edited_in_the_browser_is_refused_with_8059(server, page):
+    page.goto(server.url + "/order?product=speaker")
+    _fill_buyer(page, "card")
+    page.evaluate("document.order_info.good_mny.value = '1000'")  # what a tamperer would do
+    page.click("#pay-button")
+    window = page.frame_locator("#kcp-sandbox-overlay iframe")
+    window.locator("input[name=sb_card_cd][value=CCBC]").check(force=True)
+    window.locator("input[name=sb_agree]").check(force=True)
+    window.locator("#kw-pay").click()
+    page.wait_for_url("**/orders/KRS*", timeout=15_000)
+    assert page.locator("#order-status").get_attribute("data-status") == "failed"
+    assert page.locator(".code-explain__code").inner_text().strip() == "8059"
+    _shot(page, "result-8059")

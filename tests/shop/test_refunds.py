@@ -20,7 +20,7 @@ def _paid_order(checkout, product: str = "tea") -> str:
 
 
 def _refund(app, ordr_idxx: str, amount: int | None, reason: str = "test"):
-    with app.test_request_context("/admin/"):  # staff pages call it inside a request
+    with app.test_request_context("/admin/?lang=en"):  # staff pages call it inside a request
         order = db.session.execute(db.select(Order).filter_by(ordr_idxx=ordr_idxx)).scalar_one()
         row = refund(order, amount, reason, "staff:test")
         return row.status, row.mod_type, row.amount, row.balance_before
