@@ -181,3 +181,24 @@ def test_approval_racing_its_deposit_notification_ends_paid(checkout):
     assert "still being approved" in note["note"]  # it really arrived first, and was deferred
     changes = checkout.db_all("SELECT to_status FROM state_changes WHERE order_id = ? ORDER BY id", (order["id"],))
     assert [c["to_status"] for c in changes] == ["approving", "awaiting_deposit", "paid"]
+
+
+def test_forwarded_sender_is_believed_only_behind_a_configured_proxy(serve, checkout_for):
+    kcp_ip = {"X-Forwarded-For": "203.238.36.17"}
+    plain = serve(KCP_NOTIFY_IPS="203.238.36.17")
+    order = _vbank_order(checkout_for(plain))
+    form = _form(order, noti_id="P0000000000000000001", amount=12000)
+    # Without KCP_TRUST_PROXY a forged header changes nothing: the socket peer (127.0.0.1) is checked.
+    assert requests.post(f"{plain.url}/common_return", data=form, headers=kcp_ip, timeout=10).status_code == 403
+    proxied = serve(KCP_NOTIFY_IPS="203.238.36.17", KCP_TRUST_PROXY="1")
+    checkout = checkout_for(proxied)
+    order = _vbank_order(checkout)
+    form = _form(order, noti_id="P0000000000000000002", amount=12000)
+    response = requests.post(f"{proxied.url}/common_return", data=form, headers=kcp_ip, timeout=10)
+    assert response.status_code == 200 and OK in response.text
+    assert checkout.order_row(order["ordr_idxx"])["status"] == "paid"
+    assert _notes(checkout, order["id"])[0]["sender_ip"] == "203.238.36.17"
+
+
+def test_shop_database_runs_in_wal_mode(checkout):
+    assert checkout.db_one("PRAGMA journal_mode")[0] == "wal"
