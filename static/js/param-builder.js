@@ -79,10 +79,8 @@
     setStatus("errors", statusEl.getAttribute("data-label-errors").replace("{count}", String(errors.length)));
     errors.forEach(function (error) {
       var item = document.createElement("li");
-      var name = document.createElement("code");
-      name.textContent = error.field;
-      item.appendChild(name);
-      item.appendChild(document.createTextNode(" " + error.message));
+      item.setAttribute("data-field", error.field);
+      item.textContent = error.message;
       errorsEl.appendChild(item);
       showFieldError(error);
     });

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
-from conftest import FormFields
+from reference_helpers import FormFields
 
 from kcp.codes import RESULT_CODES
 

@@ -7,7 +7,7 @@ import json
 import re
 from html import unescape
 
-from conftest import CARD_NO
+from reference_helpers import CARD_NO
 
 
 def _steps(html: str) -> list[tuple[str, dict, dict | None, str]]:
@@ -76,3 +76,24 @@ def test_a_deposit_notification_is_a_step_from_kcp(buyer, live_server):
     assert response == {"result": "0000"}
     assert "KCP → shop" in meta and "/common_return" in meta
     assert "004 6. 공통통보 페이지" in html
+
+
+def test_admin_order_page_shows_every_exchange_including_the_inquiry(buyer, live_server):
+    from reference_helpers import csrf_token
+
+    ordr_idxx = buyer.pay()
+    staff = buyer.__class__(live_server.url)  # a separate browser: the staff member's
+    login = staff.get("/admin/login")
+    staff.http.post(f"{live_server.url}/admin/login", data={"password": "test-admin-password",
+                                                             "csrf_token": csrf_token(login.text)}, timeout=10)
+    page = staff.get(f"/admin/orders/{ordr_idxx}")
+    staff.http.post(f"{live_server.url}/admin/orders/{ordr_idxx}/inquire", data={"csrf_token": csrf_token(page.text)},
+                    timeout=10)
+    html = staff.get(f"/admin/orders/{ordr_idxx}").text
+    steps = _steps(html)
+    assert [api for api, *_ in steps] == ["window", "approve", "inquire"]
+    _, request, response, _meta = steps[2]
+    assert request["pay_type"] == "PACA" and re.fullmatch(r"<\d+ chars>", request["kcp_sign_data"])
+    assert response["res_cd"] == "0000"
+    assert "002 Request Query" in html
+    assert CARD_NO not in html and buyer.window_result["enc_data"] not in html
