@@ -89,7 +89,7 @@ def orders():
     pagination = staff.search_orders(state=form.state.data or "", method=form.method.data or "", q=form.q.data or "",
                                      page=page)
     counts = dict(db.session.execute(select(Order.status, func.count()).group_by(Order.status)).all())
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "lang") and v}
     return render_template("admin/orders.html", form=form, pagination=pagination, counts=counts, args=args)
 
 
@@ -195,7 +195,7 @@ def notifications():
     if form.status.data:
         stmt = stmt.where(NotificationRecord.status == form.status.data)
     pagination = db.paginate(stmt, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "lang") and v}
     return render_template("admin/notifications.html", form=form, pagination=pagination, args=args)
 
 
