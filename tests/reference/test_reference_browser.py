@@ -32,6 +32,13 @@ def browser_page(live_server):
         browser.close()
 
 
+def _expect(locator):
+    """Playwright's auto-waiting assertion (no string evaluation: the shop's CSP forbids eval)."""
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
 def _shot(page, name: str, element: str | None = None) -> None:
     """A full-page (or one element's) screenshot in test-artifacts/screenshots/."""
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -40,7 +47,12 @@ def _shot(page, name: str, element: str | None = None) -> None:
         return
     # The sticky header would otherwise be drawn over the element wherever the page had to scroll.
     page.add_style_tag(content=".site-header { position: static !important; }")
-    page.locator(element).screenshot(path=str(SHOTS / f"{name}.png"))
+    box = page.locator(element).bounding_box()
+    assert box is not None, element
+    margin = 24  # the developer panel's title sits on its top border, outside the box
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True,
+                    clip={"x": max(box["x"] - margin, 0), "y": max(box["y"] - margin, 0),
+                          "width": box["width"] + 2 * margin, "height": box["height"] + 2 * margin})
 
 
 def test_language_switch_is_remembered(browser_page):
@@ -63,7 +75,7 @@ def test_builder_validates_live_and_copies_the_snippet(browser_page):
     page = browser_page
     page.goto("/kcp/params")
     status = page.locator("#builder-status")
-    page.wait_for_function("document.getElementById('builder-status').dataset.state === 'ok'")
+    _expect(page.locator("#builder-status")).to_have_attribute("data-state", "ok")
 
     # Pick card options: one of them invalid.
     page.locator("details[data-group=card] > summary").click()
@@ -78,7 +90,7 @@ def test_builder_validates_live_and_copies_the_snippet(browser_page):
 
     # Fixed: the snippets appear, with the chosen options.
     page.fill("#b-quotaopt", "6")
-    page.wait_for_function("document.getElementById('builder-status').dataset.state === 'ok'")
+    _expect(page.locator("#builder-status")).to_have_attribute("data-state", "ok")
     assert error.is_hidden()
     hidden = page.locator("#hidden-html").inner_text()
     assert '<input type="hidden" name="quotaopt" value="6" />' in hidden
@@ -87,7 +99,7 @@ def test_builder_validates_live_and_copies_the_snippet(browser_page):
     assert '<form name="order_info" method="post" action="/pp_ax_hub">' in order_html and hidden in order_html
 
     page.locator("button[data-copy-target='#order-html']").click()
-    page.wait_for_function("document.querySelector(\"button[data-copy-target='#order-html']\").dataset.copied === 'true'")
+    _expect(page.locator("button[data-copy-target='#order-html']")).to_have_attribute("data-copied", "true")
     assert page.evaluate("navigator.clipboard.readText()") == order_html
 
 
@@ -100,7 +112,7 @@ def test_screenshots(browser_page, live_server, lang):
     page.context.add_cookies([{"name": c.name, "value": c.value or "", "url": live_server.url} for c in buyer.http.cookies])
 
     page.goto(f"/kcp/params?lang={lang}")
-    page.wait_for_function("document.getElementById('builder-status').dataset.state === 'ok'")
+    _expect(page.locator("#builder-status")).to_have_attribute("data-state", "ok")
     _shot(page, f"kcp-params-{lang}")
     page.locator("details[data-group=card] > summary").click()
     page.fill("#b-quotaopt", "13")
