@@ -12,6 +12,7 @@ without running ``pybabel compile`` by hand.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -73,10 +74,14 @@ def compile_catalogs(directory: Path) -> list[Path]:
             continue
         with po_path.open("rb") as fh:
             catalog = read_po(fh, locale=po_path.parent.parent.name)
+        # Written beside and renamed into place, so that another process never reads half a file.
+        tmp_path = mo_path.with_name(f".{mo_path.name}.{os.getpid()}.tmp")
         try:
-            with mo_path.open("wb") as fh:
+            with tmp_path.open("wb") as fh:
                 write_mo(fh, catalog)
+            os.replace(tmp_path, mo_path)
         except OSError as exc:
+            tmp_path.unlink(missing_ok=True)
             # A read-only deployment keeps using the committed .mo; say why the .po edit is not live.
             log.warning("could not compile %s (%s); run `pybabel compile -d translations`", po_path, exc)
             continue

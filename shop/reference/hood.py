@@ -44,7 +44,8 @@ TITLES: dict[str, Any] = {
 _PLACEHOLDER = re.compile(r"<\d+ chars>")
 
 # Who talks to whom in each step.
-DIRECTIONS: dict[str, str] = {"window": "browser → shop", "notification": "KCP → shop"}
+DIRECTIONS: dict[str, Any] = {"window": _l("browser → shop"), "notification": _l("KCP → shop")}
+TO_KCP = _l("shop → KCP")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _from_exchange(row: Any) -> HoodEntry:
     is_window = row.kind == "window"
     return HoodEntry(
         api=api, title=str(TITLES.get(api, api)), doc=DOC_SECTIONS.get(api, ""),
-        direction=DIRECTIONS.get(api, "shop → KCP"), method="form" if is_window else "POST",
+        direction=str(DIRECTIONS.get(api, TO_KCP)), method="form" if is_window else "POST",
         url=row.url or ("/pp_ax_hub" if is_window else ""), request_json=_pretty(request),
         response_json=_pretty(response), status=row.http_status, elapsed_ms=row.elapsed_ms, error=row.error,
         at=row.created_at, res_cd=_res_cd(response, request),
@@ -114,7 +115,7 @@ def _from_notification(row: Any) -> HoodEntry:
     request = mask_payload(row.raw or {})
     return HoodEntry(
         api="notification", title=str(TITLES["notification"]), doc=DOC_SECTIONS["notification"],
-        direction=DIRECTIONS["notification"], method="POST", url="/common_return", request_json=_pretty(request),
+        direction=str(DIRECTIONS["notification"]), method="POST", url="/common_return", request_json=_pretty(request),
         response_json=_pretty({"result": "0000"}), status=200, elapsed_ms=None, error=None,
         at=row.received_at, res_cd="",
     )

@@ -68,7 +68,7 @@ def test_a_deposit_notification_is_a_step_from_kcp(buyer, live_server):
     ordr_idxx = buyer.pay("test", "vbank")
     notifier.deposit(live_server.app, ordr_idxx)
     assert notifier.wait_idle(live_server.app, 10)
-    html = buyer.get(f"/orders/{ordr_idxx}").text
+    html = buyer.get(f"/orders/{ordr_idxx}", lang="en").text
     steps = _steps(html)
     assert [api for api, *_ in steps] == ["window", "approve", "notification"]
     _, request, response, meta = steps[2]
