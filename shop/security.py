@@ -1,0 +1,161 @@
+"""Security headers on every response, secure cookies outside the sandbox, and a rate limit on
+``/common_return`` that can never cost a genuine KCP notification: ``init_security(app)``.
+
+Content-Security-Policy, and why each part is what it is:
+
+* ``script-src``: our own scripts plus the host of ``KCP_JS_URL`` (testpay.kcp.co.kr or
+  pay.kcp.co.kr; in the sandbox the script is ours, so ``'self'``). ``'unsafe-inline'`` stays:
+  the order page is the KCP-style template integrators copy (inline ``m_Completepayment`` and
+  ``jsf__pay``, ``onclick`` handlers) and KCP's own script writes inline code into our page.
+  What the policy still buys: no script from any other host, no plugins, no ``<base>`` hijack,
+  forms post only to us and KCP, and nobody frames our pages (clickjacking of the pay button).
+* ``frame-src`` / ``connect-src`` / ``img-src`` / ``form-action``: the payment window is an iframe
+  KCP's script opens over our page, served from KCP's hosts (``*.kcp.co.kr``: the window,
+  certification and receipt hosts all live there), so those are allowed next to ``'self'``.
+  Card companies' authentication pages open inside KCP's iframe or as popups: KCP's own policy
+  governs those, ours does not need to name them.
+* ``frame-ancestors 'self'``: only our own pages may frame ours (the sandbox window is framed by
+  our order page, same origin).
+
+Referrer-Policy ``strict-origin-when-cross-origin``: KCP may check which site opened its window,
+so it still gets our origin, but never a path or query (order numbers stay with us).
+
+The ``/admin`` login has its own limit (shop/admin/auth.py: failed logins counted in the
+database, so every gunicorn worker counts the same); it is reused, not duplicated here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, request
+
+from kcp.notify import reply, sender_allowed
+from shop.runtime import get_kcp
+
+KCP_HOSTS = "https://*.kcp.co.kr"
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), usb=(), payment=(), interest-cohort=()"
+NOTIFY_ENDPOINT = "notify.common_return"
+
+
+def js_origin(js_url: str) -> str | None:
+    """The scheme://host[:port] of an absolute KCP_JS_URL (None for a relative, same-origin one)."""
+    parts = urlsplit(js_url or "")
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def content_security_policy(js_url: str, *, sandbox: bool) -> str:
+    """The CSP for a shop whose payment-window script is ``js_url``."""
+    kcp: list[str] = []
+    if not sandbox:
+        origin = js_origin(js_url)
+        kcp = [origin, KCP_HOSTS] if origin else [KCP_HOSTS]
+    extra = (" " + " ".join(kcp)) if kcp else ""
+    directives = [
+        "default-src 'self'",
+        f"script-src 'self' 'unsafe-inline'{extra}",
+        "style-src 'self' 'unsafe-inline'",
+        f"img-src 'self' data:{extra}",
+        "font-src 'self'",
+        f"connect-src 'self'{extra}",
+        f"frame-src 'self'{extra}",
+        f"form-action 'self'{extra}",
+        "frame-ancestors 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+    ]
+    return "; ".join(directives)
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` events per ``window`` seconds per key, in this process, for at most
+    ``max_keys`` keys (the least recently seen are forgotten, so a flood of addresses cannot
+    grow memory without bound)."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 10_000):
+        """Configure the limit; nothing is counted yet."""
+        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, now: float | None = None) -> bool:
+        """Count one event for ``key``; False when it is over the limit (and then it is not counted)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events.pop(key, None) or deque()
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            allowed = len(events) < self.limit
+            if allowed:
+                events.append(now)
+            self._events[key] = events
+            while len(self._events) > self.max_keys:
+                self._events.popitem(last=False)
+            return allowed
+
+
+def _set_headers(app: Flask, csp: str) -> None:
+    """Add the security headers to every response (a view's own values win)."""
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        """CSP, framing, sniffing, referrer and feature policies; HSTS over HTTPS outside the sandbox."""
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", csp)
+        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if request.is_secure and not app.extensions["kcp"].config.is_sandbox:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def _limit_common_return(app: Flask) -> None:
+    """Rate-limit /common_return for senders NOT in KCP_NOTIFY_IPS; KCP's own addresses never.
+
+    Why allowed senders are not limited at all: KCP gives a notification at most 10 tries within
+    24 hours (004 section 6), and every refused try spends one; but KCP sends many different
+    notifications from the same few addresses, in bursts (a day's deposits, or a retry wave after
+    our own outage). Any per-address cap low enough to matter could refuse genuine tries in such a
+    burst, and a notification refused ten times is lost. So the limit only applies to addresses
+    that would be refused anyway (403 from the view): it stops a flood from reaching the database
+    and the log, it never decides whether a real notification is stored.
+    """
+    limiter = SlidingWindowLimiter(int(app.config.get("COMMON_RETURN_LIMIT", 30)),
+                                   float(app.config.get("COMMON_RETURN_WINDOW_SECONDS", 60)))
+    app.extensions["common_return_limiter"] = limiter
+
+    @app.before_request
+    def limit_unknown_senders() -> Response | None:
+        """429 (with KCP's non-0000 reply) for a non-KCP sender over the limit; everyone else passes."""
+        if request.endpoint != NOTIFY_ENDPOINT:
+            return None
+        sender = request.remote_addr or ""
+        if sender_allowed(sender, get_kcp().config.notify_ips):
+            return None
+        if limiter.hit(sender):
+            return None  # the view refuses it (403) and logs it
+        return Response(reply(False), status=429, mimetype="text/html", headers={"Retry-After": str(int(limiter.window))})
+
+
+def init_security(app: Flask) -> None:
+    """Install headers, cookie flags and the /common_return limiter on ``app`` (once)."""
+    if "shop_security" in app.extensions or "kcp" not in app.extensions:
+        return
+    app.extensions["shop_security"] = True
+    config = app.extensions["kcp"].config
+    if not config.is_sandbox:
+        # Sandbox runs on plain http://127.0.0.1; anywhere else the session cookie is HTTPS-only.
+        # Set, not setdefault: Flask's own default (False) is always present. Browsers accept Secure
+        # cookies from http://localhost, so a developer trying KCP's test site locally still works.
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    _set_headers(app, content_security_policy(config.js_url, sandbox=config.is_sandbox))
+    _limit_common_return(app)

@@ -1,0 +1,1 @@
+"""Security tests of issue 6: hostile input, tampering, sender checks, headers, secrets."""
