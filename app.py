@@ -135,7 +135,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
         if fresh:
             _say_once(app, f"Admin password for /admin: {app.config['ADMIN_PASSWORD']} (kept in instance/admin-password).")
     if env != "sandbox":
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+        # Flask's defaults already hold SESSION_COOKIE_SECURE=False, so assign rather than setdefault.
+        app.config["SESSION_COOKIE_SECURE"] = True
 
     database_url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'shop.sqlite3'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
