@@ -151,6 +151,10 @@ def _apply_deposit_cancel(order: Order, record: NotificationRecord) -> None:
         return
     order.paid_amount -= amount
     record.status = APPLIED
+    if order.status == OrderStatus.NEEDS_ATTENTION:
+        # The money is gone either way, but whatever flagged the order still needs staff: keep the flag.
+        record.note = "deposit reversed; the order stays flagged for staff"
+        return
     transition(order, OrderStatus.AWAITING_DEPOSIT, actor=KCP,
                cause=f"deposit of {amount} reversed by the bank (op_cd 13, noti_id {record.noti_id})")
 

@@ -102,7 +102,6 @@ def test_reversal_duplicated_or_before_its_deposit_is_applied_once(serve_db: Cal
     assert shop.order(ordr_idxx)["status"] == "paid"
 
 
-@pytest.mark.xfail(strict=True, reason="BUGS.md #1")
 def test_a_reversal_does_not_clear_the_staff_flag_of_a_conflicting_notification(shop_db: LiveShop) -> None:
     """Deposit, then a conflicting amount for the same tno (flagged), then the bank's reversal:
     the order must stay in front of staff; the reversal must not silently end needs_attention."""
