@@ -138,14 +138,20 @@ def statuses_matching(inquiry: Inquiry) -> frozenset[OrderStatus]:
     """The order states that agree with what KCP reports."""
     if inquiry.cancelled:
         return frozenset({S.CANCELLED, S.AUTO_CANCELLED, S.REFUNDED})
+    if awaiting_deposit(inquiry):
+        # Nothing deposited yet, so nothing refundable: rem_mny 0 here does not mean "refunded".
+        return frozenset({S.AWAITING_DEPOSIT})
     if inquiry.rem_mny is not None and inquiry.amount:
         if inquiry.rem_mny == 0:
             return frozenset({S.REFUNDED, S.CANCELLED, S.AUTO_CANCELLED})
         if inquiry.rem_mny < inquiry.amount:
             return frozenset({S.PARTIALLY_REFUNDED})
-    if inquiry.pay_type == "PAVC" and not deposited(inquiry):
-        return frozenset({S.AWAITING_DEPOSIT})
     return frozenset({S.PAID})
+
+
+def awaiting_deposit(inquiry: Inquiry) -> bool:
+    """True for a virtual account KCP issued whose deposit has not arrived."""
+    return inquiry.pay_type == "PAVC" and not deposited(inquiry)
 
 
 def status_text(shop_status: str) -> str:
@@ -158,7 +164,7 @@ def compare(order: Order, inquiry: Inquiry) -> list[CompareRow]:
     """Status, amounts, remaining balance, cancel state and tno: KCP's value beside ours."""
     money = lambda amount: format_money(amount, order.currency)  # noqa: E731 - local shorthand
     ours_closed = order.status in (S.CANCELLED, S.AUTO_CANCELLED)
-    kcp_closed = inquiry.cancelled or (inquiry.rem_mny == 0 and bool(inquiry.amount))
+    kcp_closed = inquiry.cancelled or (inquiry.rem_mny == 0 and bool(inquiry.amount) and not awaiting_deposit(inquiry))
     holds_money = order.status in (S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED, S.AUTO_CANCELLED)
     ours_rem = order.balance if holds_money else None
     rows = [

@@ -90,8 +90,7 @@ class ShopModel(RuleBasedStateMachine):
         with self.shop.app.test_request_context("/admin"):
             report = staff.inquire(ordr_idxx=ordr_idxx, actor="model")
             status = report.order.status if report.order else None
-            # awaiting_deposit: see BUGS.md #2 (xfail test in test_stateful.py); checked once that is fixed.
-            if status in AGREES and status != "awaiting_deposit":
+            if status in AGREES:
                 assert report.disagreements == [], [(r.label, r.kcp, r.ours) for r in report.disagreements]
 
     # --- invariants after every step -----------------------------------------------------------------
@@ -135,7 +134,6 @@ def test_random_sequences_keep_money_and_records_consistent(shop_module: LiveSho
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
 
 
-@pytest.mark.xfail(strict=True, reason="BUGS.md #2")
 def test_inquiry_of_an_awaiting_virtual_account_reports_no_disagreement(shop_module: LiveShop) -> None:
     """A virtual account issued and not yet paid: KCP (STIR, rem_mny 0) and the shop agree."""
     ordr_idxx = shop_module.pay(method="vbank")
