@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -119,13 +120,43 @@ def _error_page(code: int, error: Exception):
         return render_template("message.html", title=str(code), message=getattr(error, "description", "")), code
 
 
+def _prepare_schema(app: Flask) -> None:
+    """An empty database gets the tables and is marked as migrated to the newest revision (what
+    ``flask db upgrade`` would give it, in one step); an existing one is left to ``flask db upgrade``,
+    with a warning when it is behind the code."""
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    directory = Path(app.extensions["migrate"].directory)
+    tables = set(inspect(db.engine).get_table_names())
+    if not directory.is_dir():  # the shop copied without its migrations: tables only
+        db.create_all()
+        return
+    config = Config()
+    config.set_main_option("script_location", str(directory))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if not tables & set(db.metadata.tables):
+        db.create_all()
+        with db.engine.begin() as connection:
+            MigrationContext.configure(connection).stamp(ScriptDirectory.from_config(config), head or "heads")
+        return
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
+        log.warning("the database schema is at migration %s, this code expects %s: run `flask db upgrade`%s",
+                    current or "(none)", head,
+                    "" if current else " (or `flask db stamp head` if its tables were made by an older create_all)")
+
+
 def init_app(app: Flask) -> None:
     """Attach extensions, views, error pages and the KCP exchange recorder; create tables on first run."""
     app.config.setdefault("KCP_ORDER_DEFAULTS", {})
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
-    migrate.init_app(app, db)
+    # The migrations live beside app.py, wherever the process was started from (gunicorn, flask, tests).
+    migrate.init_app(app, db, directory=str(Path(app.root_path) / "migrations"))
 
     trusted = int(app.config.get("KCP_TRUST_PROXY") or 0)
     if trusted > 0:
@@ -151,7 +182,7 @@ def init_app(app: Flask) -> None:
             importlib.import_module("shop.audit")
         except ModuleNotFoundError:
             pass
-        db.create_all()
+        _prepare_schema(app)
         listeners = get_kcp().listeners
         if exchanges.on_exchange not in listeners:
             listeners.append(exchanges.on_exchange)
