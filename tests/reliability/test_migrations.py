@@ -63,3 +63,27 @@ def test_constraint_names_follow_the_naming_convention(make_app_db: Callable[...
         assert fks == {"fk_payments_order_id_orders"}
         assert "ix_orders_status" in {i["name"] for i in inspector.get_indexes("orders")}
         db.engine.dispose()
+
+
+def test_a_fresh_database_starts_at_the_newest_migration(make_app_db: Callable[..., Any]) -> None:
+    """First start on an empty database: tables made and stamped, so a later `flask db upgrade` is a no-op
+    (and several gunicorn workers can then start against it)."""
+    app = make_app_db()
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata) == []
+        flask_migrate.upgrade(directory=MIGRATIONS)  # nothing to do, nothing fails
+        db.engine.dispose()
+
+
+def test_a_database_behind_the_code_is_reported(make_app_db: Callable[..., Any], caplog) -> None:
+    """Tables without a migration stamp: the start-up warning says which command settles it."""
+    app = make_app_db()
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE alembic_version"))
+        db.engine.dispose()
+    with caplog.at_level("WARNING", logger="shop"):
+        make_app_db()
+    assert "flask db upgrade" in caplog.text and "flask db stamp head" in caplog.text
