@@ -153,3 +153,29 @@ def make_app_db(make_app: Callable[..., Any], database_url: str) -> Callable[...
         return make_app(**{"DATABASE_URL": database_url, **overrides})
 
     return _make
+
+
+# --- session-wide scan of every log record for leaked secrets (tests/security/logscan.py) -----------
+
+_LEAK_SCANNER: pytest.StashKey[Any] = pytest.StashKey()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start scanning every log record of the run (card numbers, passwords, enc_data, PEM)."""
+    from security import logscan
+
+    session.config.stash[_LEAK_SCANNER] = logscan.install((KEY_PASSWORD, "test-secret-key", "test-admin-password"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any log record leaked a secret (the findings name the logger, never the secret)."""
+    scanner = session.config.stash.get(_LEAK_SCANNER, None)
+    if scanner is None or not scanner.findings:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", f"secrets in the logs: {len(scanner.findings)} finding(s)", red=True)
+        for finding in sorted(set(scanner.findings))[:50]:
+            reporter.write_line(finding)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
