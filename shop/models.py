@@ -171,6 +171,33 @@ class NotificationRecord(db.Model):
     order: Mapped[Order | None] = relationship(back_populates="notifications")
 
 
+class NotificationDelivery(db.Model):
+    """Every POST to /common_return, kept or not: who sent it, what we answered and why.
+
+    ``NotificationRecord`` holds one row per noti_id (what gets applied); this log also keeps the
+    duplicates KCP re-sends, the senders we refused and the bodies we could not parse or store, so
+    staff can see every delivery and its reply.
+    """
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    sender_ip: Mapped[str] = mapped_column(String(45), default="")
+    noti_id: Mapped[str] = mapped_column(String(40), default="")
+    tno: Mapped[str] = mapped_column(String(40), default="")
+    ordr_no: Mapped[str] = mapped_column(String(40), default="")
+    # stored / duplicate / rejected (sender not allowed) / malformed / store_failed
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reply: Mapped[str] = mapped_column(String(4))          # the result value we answered: 0000 or 9999
+    http_status: Mapped[int] = mapped_column(Integer)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # known 004 fields only, masked, truncated
+
+    record: Mapped[NotificationRecord | None] = relationship()
+
+
 class StateChange(db.Model):
     """One move of an order's status: from, to, why, who, when."""
 

@@ -168,5 +168,6 @@ class NotificationFilterForm(FlaskForm):
     status = SelectField(_l("Outcome"), default="", choices=[
         SelectChoice(value, label) for value, label in (
             ("", _l("All outcomes")), ("applied", _l("Applied")), ("duplicate", _l("Duplicate")),
-            ("rejected", _l("Rejected")), ("deferred", _l("Deferred")), ("flagged", _l("Flagged")),
+            ("rejected", _l("Rejected")), ("malformed", _l("Malformed")),
+            ("store_failed", _l("Not stored")), ("deferred", _l("Deferred")), ("flagged", _l("Flagged")),
             ("unmatched", _l("Unmatched")), ("unknown", _l("Unknown kind")))])

@@ -22,7 +22,7 @@ from shop.admin.forms import (
 )
 from shop.audit import AuditLog
 from shop.extensions import db
-from shop.models import NotificationRecord, Order
+from shop.models import NotificationDelivery, NotificationRecord, Order
 from shop.services import refunds as refund_service
 from shop.services import staff
 from shop.states import OrderStatus
@@ -187,13 +187,21 @@ def manual_card():
     return render_template("admin/manual_card.html", form=form, outcome=None)
 
 
+# Outcomes of a stored notification (NotificationRecord.status); the others are delivery outcomes.
+RECORD_OUTCOMES = ("applied", "deferred", "flagged", "unmatched", "unknown")
+
+
 @bp.get("/notifications")
 def notifications():
-    """Every common_return stored: sender, outcome and why."""
+    """Every POST to common_return (stored, duplicate or refused): sender, outcome and why."""
     form = NotificationFilterForm(request.args)
-    stmt = select(NotificationRecord).order_by(NotificationRecord.id.desc())
-    if form.status.data:
-        stmt = stmt.where(NotificationRecord.status == form.status.data)
+    stmt = select(NotificationDelivery).order_by(NotificationDelivery.id.desc())
+    wanted = form.status.data
+    if wanted in RECORD_OUTCOMES:
+        stmt = stmt.join(NotificationDelivery.record).where(
+            NotificationDelivery.outcome == "stored", NotificationRecord.status == wanted)
+    elif wanted:
+        stmt = stmt.where(NotificationDelivery.outcome == wanted)
     pagination = db.paginate(stmt, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
     args = {k: v for k, v in request.args.items() if k not in ("page", "lang") and v}
     return render_template("admin/notifications.html", form=form, pagination=pagination, args=args)

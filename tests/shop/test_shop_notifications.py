@@ -202,3 +202,21 @@ def test_forwarded_sender_is_believed_only_behind_a_configured_proxy(serve, chec
 
 def test_shop_database_runs_in_wal_mode(checkout):
     assert checkout.db_one("PRAGMA journal_mode")[0] == "wal"
+
+
+def test_a_refused_sender_is_answered_9999_and_logged_for_staff(make_app):
+    """A POST from outside KCP_NOTIFY_IPS changes nothing, is told to retry, and staff can see it."""
+    from shop.extensions import db
+    from shop.models import NotificationDelivery, NotificationRecord
+
+    app = make_app(KCP_NOTIFY_IPS="203.0.113.9")
+    response = app.test_client().post("/common_return", data={
+        "site_cd": "T0000", "tno": "20261122000001", "ordr_no": "KRS-SPOOF", "tx_cd": "TX00", "noti_id": "N-SPOOF-1",
+        "ipgm_mnyx": "1000", "op_cd": "50", "card_no": "4111111111111111"}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert response.status_code == 403 and 'value="9999"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(NotificationRecord).count() == 0
+        (delivery,) = db.session.query(NotificationDelivery).all()
+        seen = (delivery.outcome, delivery.reply, delivery.sender_ip, delivery.noti_id)
+        assert seen == ("rejected", "9999", "127.0.0.1", "N-SPOOF-1")
+        assert "card_no" not in delivery.fields  # only 004's fields are kept from a refused body
