@@ -2,7 +2,7 @@
 and the helpers other pages use to link to them and to show what happened "under the hood".
 
 ``init_reference(app)`` registers the blueprint, the template helpers (``code_url``,
-``under_the_hood``, ``kcp_live``, ``mask_card_no``) and the page language (shop.i18n).
+``under_the_hood``, ``kcp_live``, ``mask_card_no``, ``param_rule``) and the page language (shop.i18n).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def init_reference(app: Flask) -> None:
     from shop import i18n
     from shop.reference import routes  # noqa: F401  (attaches the views to bp)
     from shop.reference.hood import entries_for
+    from shop.reference.rules import param_rule
 
     app.register_blueprint(bp)
     app.add_template_filter(code_url, "code_url")
@@ -40,4 +41,5 @@ def init_reference(app: Flask) -> None:
     app.add_template_global(kcp_live, "kcp_live")
     # KCP returns card_no with 8 leading digits (e.g. 40091111****2222); pages show what the logs show.
     app.add_template_filter(mask_card_no, "mask_card_no")
+    app.add_template_filter(param_rule, "param_rule")
     i18n.init_i18n(app)

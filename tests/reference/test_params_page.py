@@ -154,3 +154,13 @@ def test_builder_works_without_javascript(client):
     assert good.status_code == 200
     shown = "&lt;input type=&#34;hidden&#34; name=&#34;ordr_idxx&#34; value=&#34;TEST12345&#34; /&gt;"
     assert shown in good.get_data(as_text=True)
+
+
+def test_every_rule_of_kcp_params_is_translatable_and_shown_in_korean(client):
+    from shop.reference.rules import RULES
+
+    assert {p.rule for p in PARAMS} <= RULES, "add the new kcp.params rule to shop/reference/rules.py"
+    korean = client.get("/kcp/params").get_data(as_text=True)
+    english = client.get("/kcp/params?lang=en").get_data(as_text=True)
+    assert "0~12 사이의 숫자" in korean and "a number from 0 to 12" not in korean
+    assert "a number from 0 to 12" in english
