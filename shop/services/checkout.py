@@ -72,6 +72,10 @@ class SiteMismatch(CheckoutError):
     """The posted site_cd is not the configured one."""
 
 
+class IncompleteResult(CheckoutError):
+    """res_cd 0000 posted without tran_cd / enc_data / enc_info."""
+
+
 class AmountMismatch(Exception):
     """The approved amount is not the order's amount (now, under the order's lock)."""
 
@@ -117,6 +121,13 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order
     res_cd = (form.get("res_cd") or "").strip()
     if res_cd != "0000":
         return _window_failed(order, form, res_cd)
+    missing = [name for name in ("tran_cd", "enc_data", "enc_info") if not (form.get(name) or "").strip()]
+    if missing:
+        # res_cd 0000 without the window's result cannot come from KCP's window: refuse before the
+        # claim, so a forged post neither calls KCP nor uses up the buyer's order.
+        log.warning("order %s: res_cd 0000 posted without %s; refused without calling KCP", ordr_idxx, ", ".join(missing))
+        raise IncompleteResult(_("The payment window's result is incomplete (%(fields)s). Nothing was charged; "
+                                 "please pay again.", fields=", ".join(missing)))
 
     # Plain values: no database transaction stays open while KCP is being called.
     order_id, amount = order.id, order.amount
