@@ -176,3 +176,14 @@ def test_sandbox_notifier_reaches_the_shop_from_loopback(shop: LiveShop) -> None
     ordr_idxx = shop.pay(method="vbank")
     notifier.deposit(shop.app, ordr_idxx, background=False)
     assert shop.order(ordr_idxx)["status"] == "paid"
+
+
+@pytest.mark.parametrize("blank", ["enc_data", "enc_info", "tran_cd"])
+def test_forged_success_without_the_windows_result_is_refused_and_keeps_the_order(shop: LiveShop, blank: str) -> None:
+    """res_cd 0000 with an empty enc_data/enc_info/tran_cd (found by the hostile-input property test:
+    it used to raise a 500 and leave the order stuck in 'approving'): 400, KCP not called, still payable."""
+    ordr_idxx, data = shop.prepared()
+    response = shop.submit({**data, blank: ""})
+    assert response.status_code == 400 and blank in response.text
+    assert shop.order(ordr_idxx)["status"] == "pending" and shop.ledger_tx(ordr_idxx) is None
+    assert shop.submit(data).status_code == 303 and shop.order(ordr_idxx)["status"] == "paid"
