@@ -126,8 +126,8 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order
         # res_cd 0000 without the window's result cannot come from KCP's window: refuse before the
         # claim, so a forged post neither calls KCP nor uses up the buyer's order.
         log.warning("order %s: res_cd 0000 posted without %s; refused without calling KCP", ordr_idxx, ", ".join(missing))
-        raise IncompleteResult(_("The payment window's result is incomplete (%(fields)s). Nothing was charged; "
-                                 "please pay again.", fields=", ".join(missing)))
+        # An already translated sentence plus KCP's field names (they need no translation).
+        raise IncompleteResult(f"{_('Nothing was charged. You can try again.')} (res_cd 0000, {', '.join(missing)}: empty)")
 
     # Plain values: no database transaction stays open while KCP is being called.
     order_id, amount = order.id, order.amount
