@@ -154,8 +154,11 @@ def test_style_guide_renders_every_macro(client) -> None:
     assert 'class="form-field form-field--error"' in html and 'aria-invalid="true"' in html
     assert 'class="method-tile"' in html and "입금 기한 내 무통장 입금" in html
     assert "승인 금액과 주문 금액이 다릅니다." in html and "code-explain--ok" in html
-    assert "No explanation is recorded for this code." in html
-    assert "SANDBOX" in html and "not affiliated with NHN KCP" in html
+    # Page text follows the locale: Korean by default (the catalog in translations/), English on request.
+    assert "No explanation is recorded for this code." not in html
+    english = client.get("/?lang=en").get_data(as_text=True)
+    assert "No explanation is recorded for this code." in english
+    assert "SANDBOX" in html and "not affiliated with NHN KCP" in english
     assert 'href="/?lang=en"' in html
 
 
@@ -181,10 +184,13 @@ def test_error_pages(client) -> None:
         response = client.get(f"/error/{code}")
         assert response.status_code == code
         assert f'<span class="error-page__code">{code}</span>' in response.get_data(as_text=True)
-    csrf = client.get("/error/400?csrf=1").get_data(as_text=True)
+    csrf = client.get("/error/400?csrf=1&lang=en").get_data(as_text=True)
     assert "This form has expired" in csrf and "no payment was made" in csrf
-    assert "This form has expired" not in client.get("/error/400").get_data(as_text=True)
-    assert "do not pay again" in client.get("/error/500").get_data(as_text=True)
+    assert "This form has expired" not in client.get("/error/400?lang=en").get_data(as_text=True)
+    assert "do not pay again" in client.get("/error/500?lang=en").get_data(as_text=True)
+    # The Korean page says the same in Korean, not in English.
+    korean = client.get("/error/400?csrf=1").get_data(as_text=True)
+    assert "This form has expired" not in korean and '<html lang="ko">' in korean
 
 
 @pytest.fixture
