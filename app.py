@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,28 +59,51 @@ def _say_once(app: Flask, text: str) -> None:
 
 
 def _instance_secret(app: Flask, name: str, nbytes: int = 32) -> str:
-    """Read a generated secret from instance/, creating it (mode 0600) on first run."""
+    """Read a generated secret from instance/, creating it (mode 0600) on first run.
+
+    Several gunicorn workers may start on a fresh instance/ at once: the value is written to a
+    private temporary file and then hard-linked into place, which fails if another worker got
+    there first; either way every worker ends up reading the one complete file.
+    """
     path = Path(app.instance_path) / name
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    value = secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
-    return value
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_urlsafe(nbytes) + "\n")
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first; use theirs
+        finally:
+            os.unlink(tmp)
+    return path.read_text(encoding="utf-8").strip()
 
 
 def _sandbox_credentials(app: Flask) -> tuple[Path, Path, str]:
-    """The sandbox merchant certificate and encrypted key in instance/, created on first run."""
+    """The sandbox merchant certificate, encrypted key and its password in instance/kcp-sandbox/.
+
+    Created on first run in a temporary folder that is then renamed into place in one step, so
+    workers starting together never see a certificate without its key.
+    """
     directory = Path(app.instance_path) / "kcp-sandbox"
-    directory.mkdir(exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    password = _instance_secret(app, "kcp-sandbox/key-password", 18)
-    if not (cert.exists() and key.exists()):
-        generate_credentials(directory, password)
-        _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} "
-                       "(sandbox only; never sent anywhere).")
-    return cert, key, password
+    cert, key, password_file = directory / "cert.pem", directory / "key.pem", directory / "key-password"
+    if not directory.exists():
+        staging = Path(tempfile.mkdtemp(dir=app.instance_path, prefix=".kcp-sandbox."))
+        password = secrets.token_urlsafe(18)
+        (staging / "key-password").write_text(password + "\n", encoding="utf-8")
+        (staging / "key-password").chmod(0o600)
+        generate_credentials(staging, password)
+        try:
+            staging.rename(directory)
+        except OSError:  # another process renamed its folder first; use theirs
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} "
+                           "(sandbox only; never sent anywhere).")
+    if not (cert.exists() and key.exists() and password_file.exists()):
+        raise KcpConfigError(f"{directory} is incomplete (cert.pem, key.pem and key-password belong together); "
+                             "delete the folder and start again to have them made anew.")
+    return cert, key, password_file.read_text(encoding="utf-8").strip()
 
 
 def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> dict[str, Any]:
