@@ -10,14 +10,17 @@ Where things are (for a newcomer):
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -120,10 +123,40 @@ def _error_page(code: int, error: Exception):
         return render_template("message.html", title=str(code), message=getattr(error, "description", "")), code
 
 
+# Key of the PostgreSQL advisory lock taken while the schema is prepared (any constant, ours only).
+SCHEMA_LOCK_KEY = 0x4B4350  # "KCP"
+
+
+@contextmanager
+def _schema_lock(app: Flask) -> Iterator[None]:
+    """Hold a lock across processes while the schema is checked and created.
+
+    gunicorn starts its workers together; without this, two of them find the same empty database
+    and both try to create it ("database is locked", duplicate tables). A file lock in instance/
+    covers workers on this machine; on PostgreSQL an advisory lock also covers other machines.
+    """
+    with open(Path(app.instance_path) / "schema.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            if db.engine.dialect.name != "postgresql":
+                yield
+                return
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                connection.commit()
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                    connection.commit()
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
 def _prepare_schema(app: Flask) -> None:
     """An empty database gets the tables and is marked as migrated to the newest revision (what
     ``flask db upgrade`` would give it, in one step); an existing one is left to ``flask db upgrade``,
-    with a warning when it is behind the code."""
+    with a warning when it is behind the code. Runs under _schema_lock."""
     from alembic.config import Config
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -182,7 +215,8 @@ def init_app(app: Flask) -> None:
             importlib.import_module("shop.audit")
         except ModuleNotFoundError:
             pass
-        _prepare_schema(app)
+        with _schema_lock(app):
+            _prepare_schema(app)
         listeners = get_kcp().listeners
         if exchanges.on_exchange not in listeners:
             listeners.append(exchanges.on_exchange)
