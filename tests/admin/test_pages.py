@@ -21,10 +21,10 @@ def test_notifications_page_shows_sender_outcome_and_why(admin):
     assert "0000" in notify(admin.url, noti_id="N-OTHER-2", tno=tno, ordr_no=order, tx_cd="TX99").text  # a repeat
 
     page = text_of(admin.get("/admin/notifications").text)
-    assert "N-UNMATCHED-1" in page and "unmatched" in page and "no order KRS-NOT-OURS" in page
+    assert "N-UNMATCHED-1" in page and "Unmatched" in page and "no order KRS-NOT-OURS" in page
     assert "N-OTHER-2" in page and "tx_cd TX99 is not handled; stored only" in page
     # The repeat changed nothing but is in the delivery log as a duplicate answered 0000.
-    assert page.count("N-OTHER-2") == 2 and "duplicate" in page
+    assert page.count("N-OTHER-2") == 2 and "Duplicate" in page
     assert "127.0.0.1" in page
     only_unmatched = text_of(admin.get("/admin/notifications", params={"status": "unmatched"}).text)
     assert "N-UNMATCHED-1" in only_unmatched and "N-OTHER-2" not in only_unmatched
@@ -38,7 +38,7 @@ def test_notifications_page_lists_refused_posts_with_the_reply(admin):
     malformed = notify(admin.url, tno="20261122000001", ordr_no="KRS-X", ipgm_mnyx="12,000")  # no noti_id
     assert malformed.status_code == 400 and 'value="9999"' in malformed.text
     page = text_of(admin.get("/admin/notifications", params={"status": "malformed"}).text)
-    assert "malformed" in page and "noti_id" in page and "9999" in page and "KRS-X" in page
+    assert "Malformed" in page and "noti_id" in page and "9999" in page and "KRS-X" in page
 
 
 def test_audit_trail_lists_staff_actions(admin):
