@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kcp.masking import luhn_valid, mask_card_no, mask_payload, mask_text
@@ -98,6 +98,17 @@ def test_no_luhn_valid_16_digit_number_survives_mask_text(body, prefix, suffix, 
     out = mask_text(prefix + left + card + right + suffix)
     assert card not in out
     assert card[:6] + "******" + card[-4:] in out
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=string.digits + " -BEGIN-" + "abc\n", max_size=60))
+@example("4111 1111 1111 1111").example("x5555-5555-5555-4444y").example("-----BEGIN A-----\nx\n-----END A-----")
+def test_mask_text_fast_path_never_skips_a_match(text):
+    """The cheap pre-check only skips texts neither the card nor the PEM pattern matches."""
+    from kcp import masking
+
+    if masking._MAYBE_SECRET_RE.search(text) is None:
+        assert masking._CARD_RE.search(text) is None and masking._PEM_RE.search(text) is None
 
 
 @settings(max_examples=100, deadline=None)
