@@ -2,7 +2,8 @@
 
 Storing comes first and decides the reply: once the row is committed KCP gets ``0000`` (also for
 a duplicate noti_id, which changes nothing); if it cannot be stored KCP gets another value and
-retries (up to 10 times in 24 hours, 004 section 6).
+retries (up to 10 times in 24 hours, 004 section 6). The delivery-log row of a stored or duplicate
+POST (``NotificationDelivery``, what staff see) is written in that same transaction: one commit.
 
 Applying (under the order's lock, see shop.services):
 
@@ -24,14 +25,15 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 
-from kcp.notify import parse_notification
+from kcp.masking import mask_payload
+from kcp.notify import FIELDS, parse_notification
 from shop.extensions import db
-from shop.models import NotificationRecord, Order, utcnow
+from shop.models import NotificationDelivery, NotificationRecord, Order, utcnow
 from shop.runtime import get_kcp
-from shop.services import begin_immediate, lock_order, transition
+from shop.services import begin_immediate, lock_order_by_ordr_idxx, transition
 from shop.states import OrderStatus
 
 log = logging.getLogger("shop.notifications")
@@ -41,27 +43,45 @@ KCP = "kcp-notification"
 APPLIED, DEFERRED, FLAGGED, UNMATCHED, UNKNOWN = "applied", "deferred", "flagged", "unmatched", "unknown"
 
 
+# A refused body is kept for staff, but only KCP's own fields and only so much of each.
+MAX_FIELD_CHARS = 64
+
+
 @dataclass
 class Received:
-    """What happened to one POST: the stored record and whether it was a duplicate."""
+    """What happened to one POST: the stored record (id, noti_id, status) and whether it was a duplicate."""
 
-    record: NotificationRecord
+    record_id: int
+    noti_id: str
+    status: str
     duplicate: bool
 
 
+def delivery_row(form: Mapping[str, str], *, sender_ip: str, outcome: str, status: int, reason: str = "",
+                 record_id: int | None = None) -> NotificationDelivery:
+    """The delivery-log row of one POST to /common_return (only 004's fields, masked and cut short)."""
+    fields = {name: form.get(name, "")[:MAX_FIELD_CHARS] for name in FIELDS if name in form}
+    return NotificationDelivery(
+        sender_ip=sender_ip[:45], noti_id=fields.get("noti_id", "")[:40], tno=fields.get("tno", "")[:40],
+        ordr_no=fields.get("ordr_no", "")[:40], outcome=outcome, reason=reason[:500],
+        reply="0000" if status == 200 else "9999", http_status=status, record_id=record_id,
+        fields=mask_payload(fields))
+
+
 def receive(form: Mapping[str, str], *, sender_ip: str) -> Received:
-    """Parse, store and apply one notification (raises KcpNotificationError when malformed)."""
+    """Parse, store and apply one notification and log its delivery, in ONE transaction.
+
+    Raises KcpNotificationError when malformed and SQLAlchemyError when it cannot be stored (the
+    caller then logs the refused delivery in a transaction of its own and answers non-0000).
+    """
     note = parse_notification(form)
-    order_id = db.session.execute(select(Order.id).where(Order.ordr_idxx == note.ordr_no)).scalar_one_or_none()
-    order = lock_order(order_id) if order_id is not None else None
-    if order is None:
-        begin_immediate()
+    # One transaction from here to the commit: it holds the order's lock (None: no such order; the
+    # transaction is still open, on SQLite with the write lock).
+    order = lock_order_by_ordr_idxx(note.ordr_no or "")
 
     existing = _by_noti_id(note.noti_id)
     if existing is not None:
-        db.session.rollback()
-        log.info("notification %s received again: already stored, nothing changed", note.noti_id)
-        return Received(existing, duplicate=True)
+        return _duplicate(form, sender_ip, note.noti_id, existing)
 
     record = NotificationRecord(
         noti_id=note.noti_id, site_cd=note.site_cd or "", tno=note.tno or "", ordr_no=note.ordr_no or "",
@@ -77,20 +97,35 @@ def receive(form: Mapping[str, str], *, sender_ip: str) -> Received:
     else:
         apply(order, record)
     try:
+        db.session.flush()  # the record's id, for its delivery row
+        received = Received(record.id, record.noti_id, record.status, duplicate=False)
+        db.session.add(delivery_row(form, sender_ip=sender_ip, outcome="stored", status=200, record_id=record.id))
         db.session.commit()
     except IntegrityError:
-        # Another request stored the same noti_id in between (possible on PostgreSQL): a duplicate.
+        # Another request stored the same noti_id in between (possible on PostgreSQL for a
+        # notification of no order, which takes no order lock): a duplicate.
         db.session.rollback()
+        begin_immediate()
         existing = _by_noti_id(note.noti_id)
         if existing is None:
             raise
-        return Received(existing, duplicate=True)
-    return Received(record, duplicate=False)
+        return _duplicate(form, sender_ip, note.noti_id, existing)
+    return received
 
 
-def _by_noti_id(noti_id: str) -> NotificationRecord | None:
-    """The stored notification with this noti_id, if any."""
-    return db.session.execute(select(NotificationRecord).where(NotificationRecord.noti_id == noti_id)).scalar_one_or_none()
+def _duplicate(form: Mapping[str, str], sender_ip: str, noti_id: str, existing: Row[tuple[int, str]]) -> Received:
+    """A noti_id already stored: change nothing, log the delivery in the open transaction, commit."""
+    record_id, status = existing
+    db.session.add(delivery_row(form, sender_ip=sender_ip, outcome="duplicate", status=200, record_id=record_id,
+                                reason="noti_id already stored; nothing changed"))
+    db.session.commit()
+    return Received(record_id, noti_id, status, duplicate=True)
+
+
+def _by_noti_id(noti_id: str) -> Row[tuple[int, str]] | None:
+    """(id, status) of the stored notification with this noti_id, if any."""
+    return db.session.execute(select(NotificationRecord.id, NotificationRecord.status)
+                              .where(NotificationRecord.noti_id == noti_id)).first()
 
 
 def _flag(order: Order, record: NotificationRecord, why: str) -> None:
@@ -161,9 +196,13 @@ def _apply_deposit_cancel(order: Order, record: NotificationRecord) -> None:
 
 def apply_deferred(order: Order) -> None:
     """Apply, in order of arrival, notifications stored while the order was being approved."""
-    deferred = db.session.execute(
-        select(NotificationRecord).where(NotificationRecord.order_id == order.id, NotificationRecord.status == DEFERRED)
-        .order_by(NotificationRecord.id)).scalars().all()
+    # The caller's pending rows (payment, state change, exchanges) do not change what this query
+    # finds: no flush before it, so the caller's transaction is flushed once, at its commit.
+    with db.session.no_autoflush:
+        deferred = db.session.execute(
+            select(NotificationRecord).where(NotificationRecord.order_id == order.id,
+                                             NotificationRecord.status == DEFERRED)
+            .order_by(NotificationRecord.id)).scalars().all()
     for record in deferred:
         log.info("order %s: applying deferred notification %s", order.ordr_idxx, record.noti_id)
         apply(order, record)
