@@ -211,6 +211,9 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _sqlite_events(db.engine)
+            if db.engine.url.database not in (None, "", ":memory:"):
+                from shop.services import WriteQueue
+                app.extensions["shop_write_queue"] = WriteQueue(f"{db.engine.url.database}-writers.lock")
         try:
             importlib.import_module("shop.audit")
         except ModuleNotFoundError:
