@@ -106,12 +106,13 @@ def _clip(value: str | None, length: int) -> str:
     return (value or "").strip()[:length]
 
 
-def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order:
-    """Handle the order form as m_Completepayment submitted it; return the order to show."""
+def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
+    """Handle the order form as m_Completepayment submitted it; return the number of the order to show."""
     kcp = get_kcp()
     ordr_idxx = (form.get("ordr_idxx") or "").strip()
-    order = db.session.execute(select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one_or_none()
-    if order is None:
+    # Plain values, not the ORM object: no database transaction stays open while KCP is being called.
+    found = db.session.execute(select(Order.id, Order.amount).where(Order.ordr_idxx == ordr_idxx)).first()
+    if found is None:
         raise OrderNotFound(_("There is no order with this number."), status=404)
     if (form.get("site_cd") or "") != kcp.config.site_cd:
         log.warning("order %s: posted site_cd %r is not the configured one; refused without calling KCP",
@@ -119,8 +120,10 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order
         raise SiteMismatch(_("This payment was made for another shop (site_cd does not match). Nothing was charged."))
 
     res_cd = (form.get("res_cd") or "").strip()
+    order_id, amount = found
     if res_cd != "0000":
-        return _window_failed(order, form, res_cd)
+        _window_failed(order_id, form, res_cd)
+        return ordr_idxx
     missing = [name for name in ("tran_cd", "enc_data", "enc_info") if not (form.get(name) or "").strip()]
     if missing:
         # res_cd 0000 without the window's result cannot come from KCP's window: refuse before the
@@ -129,11 +132,9 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order
         # An already translated sentence plus KCP's field names (they need no translation).
         raise IncompleteResult(f"{_('Nothing was charged. You can try again.')} (res_cd 0000, {', '.join(missing)}: empty)")
 
-    # Plain values: no database transaction stays open while KCP is being called.
-    order_id, amount = order.id, order.amount
     if not _claim(order_id, form):
         log.info("order %s already claimed: not approving again", ordr_idxx)
-        return db.session.get(Order, order_id, populate_existing=True)
+        return ordr_idxx
 
     with exchanges.for_order(order_id):
         try:
@@ -142,37 +143,42 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> Order
                                           site_cd=kcp.config.site_cd)
         except KcpApiError as exc:
             message = exc.res_msg or exc.res_en_msg
-            return _finish(order_id, OrderStatus.FAILED, cause=f"KCP refused the approval: [{exc.res_cd}] {message}",
-                           result=(exc.res_cd, message))
+            _finish(order_id, OrderStatus.FAILED, cause=f"KCP refused the approval: [{exc.res_cd}] {message}",
+                    result=(exc.res_cd, message))
+            return ordr_idxx
         except (KcpOutcomeUnknown, KcpTransportError) as exc:
             log.warning("order %s: approval outcome unknown (%s); settle by inquiry", ordr_idxx, exc)
-            return _finish(order_id, OrderStatus.UNKNOWN, result=("", str(exc)),
-                           cause="no usable answer from KCP (timeout or transport error); settle by inquiry")
+            _finish(order_id, OrderStatus.UNKNOWN, result=("", str(exc)),
+                    cause="no usable answer from KCP (timeout or transport error); settle by inquiry")
+            return ordr_idxx
 
         if approval.amount != amount:
             why = f"amount mismatch: KCP approved {approval.amount}, order is {amount}"
             log.warning("order %s: %s; cancelling tno %s", ordr_idxx, why, approval.tno)
-            return auto_cancel(order_id, approval, why)
+            auto_cancel(order_id, approval, why)
+            return ordr_idxx
         try:
-            return record_approval(order_id, approval)
+            record_approval(order_id, approval)
         except AmountMismatch as exc:
             db.session.rollback()
             log.warning("order %s: %s; cancelling tno %s", ordr_idxx, exc, approval.tno)
-            return auto_cancel(order_id, approval, str(exc))
+            auto_cancel(order_id, approval, str(exc))
         except SQLAlchemyError as exc:
             db.session.rollback()
             why = f"could not record the payment ({type(exc).__name__})"
             log.error("order %s: %s; cancelling tno %s", ordr_idxx, why, approval.tno)
-            return auto_cancel(order_id, approval, why)
+            auto_cancel(order_id, approval, why)
+        return ordr_idxx
 
 
-def _window_failed(order: Order, form: Mapping[str, str], res_cd: str) -> Order:
+def _window_failed(order_id: int, form: Mapping[str, str], res_cd: str) -> Order:
     """The window itself reported a failure (or was closed): fail a pending order, call nobody."""
     res_msg = _clip(form.get("res_msg"), 500)
     if not res_cd:
         res_msg = res_msg or "The payment window was closed before the payment was completed."
-    order = lock_order(order.id)
-    db.session.add(exchanges.window_exchange(order.id, form))
+    window = exchanges.window_exchange(order_id, form)
+    order = lock_order(order_id)
+    db.session.add(window)
     if order.status == OrderStatus.PENDING:
         order.result_code, order.result_msg = res_cd, res_msg
         transition(order, OrderStatus.FAILED, cause=f"payment window: [{res_cd or '-'}] {res_msg}", actor=BUYER)
@@ -183,6 +189,7 @@ def _window_failed(order: Order, form: Mapping[str, str], res_cd: str) -> Order:
 
 def _claim(order_id: int, form: Mapping[str, str]) -> bool:
     """Atomically move pending -> approving; True only for the one request that did it."""
+    window = exchanges.window_exchange(order_id, form)  # masked before the write lock is taken
     begin_immediate()
     # Compare-and-set: only one UPDATE can find the row still pending.
     result = db.session.execute(
@@ -196,7 +203,7 @@ def _claim(order_id: int, form: Mapping[str, str]) -> bool:
         return False
     db.session.add(StateChange(order_id=order_id, from_status=OrderStatus.PENDING, to_status=OrderStatus.APPROVING,
                                cause="payment window completed; approval requested", actor=BUYER))
-    db.session.add(exchanges.window_exchange(order_id, form))
+    db.session.add(window)
     db.session.commit()
     return True
 

@@ -136,8 +136,8 @@ def order_options():
 def pp_ax_hub():
     """The result route m_Completepayment submits to: approve, check, record, then show the order."""
     try:
-        order = approve_from_window(request.form)
+        ordr_idxx = approve_from_window(request.form)
     except CheckoutError as exc:
         return render_template("message.html", title=_("Payment not accepted"), message=exc.message,
                                tone="danger"), exc.status
-    return redirect(url_for("orders.show", ordr_idxx=order.ordr_idxx), 303)
+    return redirect(url_for("orders.show", ordr_idxx=ordr_idxx), 303)
