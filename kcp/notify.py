@@ -15,6 +15,7 @@ Amounts are ``int``; an absent or empty amount is ``None`` (only TX00 carries am
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -111,6 +112,7 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return addr
 
 
+@functools.lru_cache(maxsize=256)  # the same few KCP_NOTIFY_IPS entries, parsed twice per notification otherwise
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """An allowlist entry as a network; a single mapped IPv6 address becomes its IPv4 /32."""
     text = text.strip()
