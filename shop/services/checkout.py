@@ -89,6 +89,7 @@ def new_ordr_idxx(now: dt.datetime | None = None) -> str:
 def create_order(product: Product) -> Order:
     """Create and commit a pending order for ``product``; the amount comes from the catalog only."""
     for _attempt in range(5):
+        begin_immediate()  # take our turn in the writers' queue like every other write
         order = Order(ordr_idxx=new_ordr_idxx(), product_id=product.id, good_name=product.name,
                       amount=product.price, currency=product.currency, status=OrderStatus.PENDING)
         db.session.add(order)
