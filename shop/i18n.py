@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 
 log = logging.getLogger("shop.i18n")
@@ -31,7 +31,13 @@ SESSION_KEY = "lang"
 
 
 def select_locale() -> str:
-    """Flask-Babel locale selector: ``?lang=`` switches and is remembered; Korean by default."""
+    """Flask-Babel locale selector: ``?lang=`` switches and is remembered; Korean by default.
+
+    Outside a request (CLI commands, reconcile from cron, scripts) there is no session to read:
+    the default language is used instead of failing.
+    """
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
     wanted = request.args.get("lang")
     if wanted in LANGUAGES:
         session[SESSION_KEY] = wanted

@@ -131,3 +131,11 @@ def test_korean_pages_show_no_translated_english_sentence(client, path):
               if isinstance(m.id, str) and len(m.id.split()) >= 3 and m.string and m.string != m.id
               and "%(" not in m.id and m.id.replace("'", "&#39;") in html]
     assert not leaked, leaked
+
+
+def test_translation_outside_a_request_uses_the_default_language(app):
+    """CLI commands and cron jobs translate too: no request, no session, Korean by default."""
+    from flask_babel import gettext
+
+    with app.app_context():
+        assert gettext("Catalog") == "카탈로그"
