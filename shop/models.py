@@ -15,6 +15,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
+from shop.messages import Reason
 from shop.states import OrderStatus
 
 
@@ -35,11 +36,13 @@ class Order(db.Model):
     amount: Mapped[int] = mapped_column(Integer)            # the one amount sent as ordr_mony and checked
     currency: Mapped[str] = mapped_column(String(3), default="410")
     status: Mapped[str] = mapped_column(String(24), default=OrderStatus.PENDING, index=True)
-    status_reason: Mapped[str] = mapped_column(Text, default="")
+    status_reason: Mapped[str] = mapped_column(Text, default="")   # message id, see shop.messages
+    status_reason_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: text shown as stored
     pay_method: Mapped[str | None] = mapped_column(String(12))   # card / bank / vbank / mobile once known
     tno: Mapped[str | None] = mapped_column(String(20), index=True)
     result_code: Mapped[str | None] = mapped_column(String(10))  # last KCP/window res_cd worth showing
-    result_msg: Mapped[str | None] = mapped_column(Text)
+    result_msg: Mapped[str | None] = mapped_column(Text)         # KCP's res_msg (data), or one of our messages
+    result_msg_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # set only for our messages
     paid_amount: Mapped[int] = mapped_column(Integer, default=0)       # money KCP captured for us
     refunded_amount: Mapped[int] = mapped_column(Integer, default=0)   # money given back (done refunds)
     buyer_name: Mapped[str] = mapped_column(String(30), default="")
@@ -54,6 +57,14 @@ class Order(db.Model):
     notifications: Mapped[list[NotificationRecord]] = relationship(back_populates="order",
                                                                    order_by="NotificationRecord.id")
     exchanges: Mapped[list[KcpExchange]] = relationship(back_populates="order", order_by="KcpExchange.id")
+
+    def set_result(self, code: str | None, message: str | Reason | None) -> None:
+        """The result worth showing: KCP's res_msg as it came (data), or one of our messages (a Reason)."""
+        self.result_code = code
+        if isinstance(message, Reason):
+            self.result_msg, self.result_msg_params = message.stored()
+        else:
+            self.result_msg, self.result_msg_params = message, None
 
     @property
     def balance(self) -> int:
@@ -164,7 +175,8 @@ class NotificationRecord(db.Model):
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # applied / deferred (order still approving) / flagged (staff) / unmatched / unknown
     status: Mapped[str] = mapped_column(String(12))
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")             # message id, see shop.messages
+    note_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     applied_at: Mapped[dt.datetime | None] = mapped_column()
 
@@ -189,7 +201,8 @@ class NotificationDelivery(db.Model):
     ordr_no: Mapped[str] = mapped_column(String(40), default="")
     # stored / duplicate / rejected (sender not allowed) / malformed / store_failed
     outcome: Mapped[str] = mapped_column(String(16), index=True)
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")           # message id, see shop.messages
+    reason_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reply: Mapped[str] = mapped_column(String(4))          # the result value we answered: 0000 or 9999
     http_status: Mapped[int] = mapped_column(Integer)
     record_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
@@ -207,7 +220,8 @@ class StateChange(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     from_status: Mapped[str] = mapped_column(String(24))
     to_status: Mapped[str] = mapped_column(String(24))
-    cause: Mapped[str] = mapped_column(Text, default="")
+    cause: Mapped[str] = mapped_column(Text, default="")            # message id, see shop.messages
+    cause_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: text shown as stored
     actor: Mapped[str] = mapped_column(String(60), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -16,7 +16,8 @@ Two helpers every service uses live here:
   cannot wait for each other in a cycle.
 
 * ``transition`` moves an order along the table in shop/states.py and writes the StateChange
-  row in the same transaction; a move not in the table raises TransitionError.
+  row in the same transaction; a move not in the table raises TransitionError. Its cause is
+  stored as a message id with parameters and translated when shown (shop.messages).
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from shop.extensions import db
+from shop.messages import Reason
 from shop.models import Order, StateChange
 from shop.states import OrderStatus, TransitionError, can_move
 
@@ -132,12 +136,22 @@ def begin_immediate() -> None:
     _begin_write()
 
 
-def transition(order: Order, target: OrderStatus, *, cause: str, actor: str) -> None:
-    """Move ``order`` to ``target`` (must be allowed) and record the change; the caller commits."""
+def transition(order: Order, target: OrderStatus, *, cause: str | Reason, actor: str,
+               params: Mapping[str, Any] | None = None) -> None:
+    """Move ``order`` to ``target`` (must be allowed) and record the change; the caller commits.
+
+    ``cause`` is a message id (``N_("...")``) with its ``params``, or a ``Reason``; it is stored
+    untranslated and shown in the reader's language (shop.messages). A plain string without
+    ``params`` is kept as free text.
+    """
+    if not isinstance(cause, Reason):
+        cause = Reason.free(cause) if params is None else Reason(cause, params)
     current = order.status
     if not can_move(current, target):
         raise TransitionError(current, target)
+    text, stored = cause.stored()
     order.status = target
-    order.status_reason = cause
-    db.session.add(StateChange(order=order, from_status=current, to_status=str(target), cause=cause, actor=actor))
+    order.status_reason, order.status_reason_params = text, stored
+    db.session.add(StateChange(order=order, from_status=current, to_status=str(target), cause=text,
+                               cause_params=stored, actor=actor))
     log.info("order %s: %s -> %s (%s, by %s)", order.ordr_idxx, current, target, cause, actor)

@@ -34,6 +34,7 @@ from kcp.masking import mask_payload
 from kcp.results import Approval
 from shop.catalog import Product
 from shop.extensions import db
+from shop.messages import BUYER, N_, SYSTEM, Reason
 from shop.models import Order, Payment, StateChange
 from shop.runtime import get_kcp
 from shop.services import begin_immediate, exchanges, lock_order, transition
@@ -41,9 +42,6 @@ from shop.services.notifications import apply_deferred
 from shop.states import OrderStatus
 
 log = logging.getLogger("shop.checkout")
-
-BUYER = "buyer"
-SYSTEM = "system"
 
 # Documented approval return fields (000 "Authorization response Parameter", 004 result fields)
 # copied from the typed result onto Payment columns when the method has them.
@@ -78,6 +76,10 @@ class IncompleteResult(CheckoutError):
 
 class AmountMismatch(Exception):
     """The approved amount is not the order's amount (now, under the order's lock)."""
+
+    def __init__(self, reason: Reason):
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 def new_ordr_idxx(now: dt.datetime | None = None) -> str:
@@ -144,17 +146,19 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
                                           site_cd=kcp.config.site_cd)
         except KcpApiError as exc:
             message = exc.res_msg or exc.res_en_msg
-            _finish(order_id, OrderStatus.FAILED, cause=f"KCP refused the approval: [{exc.res_cd}] {message}",
-                    result=(exc.res_cd, message))
+            _finish(order_id, OrderStatus.FAILED, result=(exc.res_cd, message),
+                    cause=Reason(N_("KCP refused the approval: [%(res_cd)s] %(res_msg)s"),
+                                 res_cd=exc.res_cd, res_msg=message))
             return ordr_idxx
         except (KcpOutcomeUnknown, KcpTransportError) as exc:
             log.warning("order %s: approval outcome unknown (%s); settle by inquiry", ordr_idxx, exc)
             _finish(order_id, OrderStatus.UNKNOWN, result=("", str(exc)),
-                    cause="no usable answer from KCP (timeout or transport error); settle by inquiry")
+                    cause=Reason(N_("no usable answer from KCP (timeout or transport error); settle by inquiry")))
             return ordr_idxx
 
         if approval.amount != amount:
-            why = f"amount mismatch: KCP approved {approval.amount}, order is {amount}"
+            why = Reason(N_("amount mismatch: KCP approved %(approved)s, order is %(amount)s"),
+                         approved=approval.amount, amount=amount)
             log.warning("order %s: %s; cancelling tno %s", ordr_idxx, why, approval.tno)
             auto_cancel(order_id, approval, why)
             return ordr_idxx
@@ -163,10 +167,10 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
         except AmountMismatch as exc:
             db.session.rollback()
             log.warning("order %s: %s; cancelling tno %s", ordr_idxx, exc, approval.tno)
-            auto_cancel(order_id, approval, str(exc))
+            auto_cancel(order_id, approval, exc.reason)
         except SQLAlchemyError as exc:
             db.session.rollback()
-            why = f"could not record the payment ({type(exc).__name__})"
+            why = Reason(N_("could not record the payment (%(error)s)"), error=type(exc).__name__)
             log.error("order %s: %s; cancelling tno %s", ordr_idxx, why, approval.tno)
             auto_cancel(order_id, approval, why)
         return ordr_idxx
@@ -174,15 +178,16 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
 
 def _window_failed(order_id: int, form: Mapping[str, str], res_cd: str) -> Order:
     """The window itself reported a failure (or was closed): fail a pending order, call nobody."""
-    res_msg = _clip(form.get("res_msg"), 500)
-    if not res_cd:
-        res_msg = res_msg or "The payment window was closed before the payment was completed."
+    res_msg: str | Reason = _clip(form.get("res_msg"), 500)  # the window's own (Korean) text: data
+    if not res_cd and not res_msg:
+        res_msg = Reason(N_("The payment window was closed before the payment was completed."))
     window = exchanges.window_exchange(order_id, form)
     order = lock_order(order_id)
     db.session.add(window)
     if order.status == OrderStatus.PENDING:
-        order.result_code, order.result_msg = res_cd, res_msg
-        transition(order, OrderStatus.FAILED, cause=f"payment window: [{res_cd or '-'}] {res_msg}", actor=BUYER)
+        order.set_result(res_cd, res_msg)
+        transition(order, OrderStatus.FAILED, actor=BUYER,
+                   cause=Reason(N_("payment window: [%(res_cd)s] %(res_msg)s"), res_cd=res_cd or "-", res_msg=res_msg))
         apply_deferred(order)
     db.session.commit()
     return order
@@ -195,7 +200,7 @@ def _claim(order_id: int, form: Mapping[str, str]) -> bool:
     # Compare-and-set: only one UPDATE can find the row still pending.
     result = db.session.execute(
         update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
-        .values(status=OrderStatus.APPROVING, status_reason="approval requested",
+        .values(status=OrderStatus.APPROVING, status_reason=N_("approval requested"), status_reason_params={},
                 buyer_name=_clip(form.get("buyr_name"), 30), buyer_email=_clip(form.get("buyr_mail"), 100),
                 buyer_phone=_clip(form.get("buyr_tel2"), 20))
         .execution_options(synchronize_session=False))
@@ -203,7 +208,7 @@ def _claim(order_id: int, form: Mapping[str, str]) -> bool:
         db.session.rollback()
         return False
     db.session.add(StateChange(order_id=order_id, from_status=OrderStatus.PENDING, to_status=OrderStatus.APPROVING,
-                               cause="payment window completed; approval requested", actor=BUYER))
+                               cause=N_("payment window completed; approval requested"), cause_params={}, actor=BUYER))
     db.session.add(window)
     db.session.commit()
     return True
@@ -230,26 +235,29 @@ def record_approval(order_id: int, approval: Approval) -> Order:
         raise RuntimeError(f"order {order.ordr_idxx} left 'approving' while its approval was in flight")
     if approval.amount != order.amount:
         # The order changed while KCP was approving (004: "DB 값이 다른 경우"): keep nothing.
-        raise AmountMismatch(f"amount mismatch: KCP approved {approval.amount}, order is now {order.amount}")
+        raise AmountMismatch(Reason(N_("amount mismatch: KCP approved %(approved)s, order is now %(amount)s"),
+                                    approved=approval.amount, amount=order.amount))
     store_payment(order, approval)
     order.tno, order.pay_method = approval.tno, approval.pay_method
-    order.result_code, order.result_msg = approval.res_cd, approval.res_msg
+    order.set_result(approval.res_cd, approval.res_msg)
     if approval.pay_method == "vbank":
         transition(order, OrderStatus.AWAITING_DEPOSIT, actor=SYSTEM,
-                   cause=f"virtual account issued (tno {approval.tno}); deposit due")
+                   cause=Reason(N_("virtual account issued (tno %(tno)s); deposit due"), tno=approval.tno))
     else:
         order.paid_amount = approval.amount
-        transition(order, OrderStatus.PAID, actor=SYSTEM, cause=f"approved by KCP (tno {approval.tno})")
+        transition(order, OrderStatus.PAID, actor=SYSTEM,
+                   cause=Reason(N_("approved by KCP (tno %(tno)s)"), tno=approval.tno))
     apply_deferred(order)
     exchanges.save_pending()
     db.session.commit()
     return order
 
 
-def _finish(order_id: int, target: OrderStatus, *, cause: str, result: tuple[str, str], tno: str | None = None) -> Order:
+def _finish(order_id: int, target: OrderStatus, *, cause: Reason, result: tuple[str, str | Reason],
+            tno: str | None = None) -> Order:
     """End an approval that did not produce a recorded payment: failed, unknown, auto_cancelled..."""
     order = lock_order(order_id)
-    order.result_code, order.result_msg = result
+    order.set_result(*result)
     if tno:
         order.tno = tno
     transition(order, target, cause=cause, actor=SYSTEM)
@@ -259,8 +267,10 @@ def _finish(order_id: int, target: OrderStatus, *, cause: str, result: tuple[str
     return order
 
 
-def auto_cancel(order_id: int, approval: Approval, why: str) -> Order:
+def auto_cancel(order_id: int, approval: Approval, why: Reason | str) -> Order:
     """Cancel an approval we cannot keep (STSC, signed); flag the order loudly if that fails too."""
+    if not isinstance(why, Reason):
+        why = Reason.free(why)
     kcp = get_kcp()
     try:
         kcp.client.cancel(approval.tno, mod_desc=f"auto-cancel: {why}"[:100], site_cd=kcp.config.site_cd)
@@ -269,13 +279,15 @@ def auto_cancel(order_id: int, approval: Approval, why: str) -> Order:
                   "cancel it by hand in the KCP admin or /admin.", approval.tno, order_id, exc)
         try:
             return _finish(order_id, OrderStatus.NEEDS_ATTENTION, tno=approval.tno,
-                           cause=f"{why}; automatic cancel FAILED ({exc}): staff must cancel tno {approval.tno}",
+                           cause=Reason(N_("%(why)s; automatic cancel FAILED (%(error)s): staff must cancel tno %(tno)s"),
+                                        why=why, error=str(exc), tno=approval.tno),
                            result=(getattr(exc, "res_cd", ""), str(exc)))
         except SQLAlchemyError:
             log.exception("could not even record the failed auto-cancel of tno %s", approval.tno)
             raise
     try:
-        return _finish(order_id, OrderStatus.AUTO_CANCELLED, tno=approval.tno, cause=f"{why}; approval cancelled (STSC)",
+        return _finish(order_id, OrderStatus.AUTO_CANCELLED, tno=approval.tno,
+                       cause=Reason(N_("%(why)s; approval cancelled (STSC)"), why=why),
                        result=(approval.res_cd, approval.res_msg))
     except SQLAlchemyError:
         log.exception("tno %s was cancelled at KCP but the order could not be updated", approval.tno)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from kcp.masking import mask_payload
 from kcp.notify import FIELDS, parse_notification
 from shop.extensions import db
+from shop.messages import KCP_NOTIFICATION, N_, Reason
 from shop.models import NotificationDelivery, NotificationRecord, Order, utcnow
 from shop.runtime import get_kcp
 from shop.services import begin_immediate, lock_order_by_ordr_idxx, transition
@@ -38,7 +39,7 @@ from shop.states import OrderStatus
 
 log = logging.getLogger("shop.notifications")
 
-KCP = "kcp-notification"
+KCP = KCP_NOTIFICATION
 # Record statuses.
 APPLIED, DEFERRED, FLAGGED, UNMATCHED, UNKNOWN = "applied", "deferred", "flagged", "unmatched", "unknown"
 
@@ -57,13 +58,14 @@ class Received:
     duplicate: bool
 
 
-def delivery_row(form: Mapping[str, str], *, sender_ip: str, outcome: str, status: int, reason: str = "",
+def delivery_row(form: Mapping[str, str], *, sender_ip: str, outcome: str, status: int, reason: str | Reason = "",
                  record_id: int | None = None) -> NotificationDelivery:
     """The delivery-log row of one POST to /common_return (only 004's fields, masked and cut short)."""
     fields = {name: form.get(name, "")[:MAX_FIELD_CHARS] for name in FIELDS if name in form}
+    text, params = (reason if isinstance(reason, Reason) else Reason.free(reason)).stored()
     return NotificationDelivery(
         sender_ip=sender_ip[:45], noti_id=fields.get("noti_id", "")[:40], tno=fields.get("tno", "")[:40],
-        ordr_no=fields.get("ordr_no", "")[:40], outcome=outcome, reason=reason[:500],
+        ordr_no=fields.get("ordr_no", "")[:40], outcome=outcome, reason=text[:500], reason_params=params,
         reply="0000" if status == 200 else "9999", http_status=status, record_id=record_id,
         fields=mask_payload(fields))
 
@@ -92,7 +94,8 @@ def receive(form: Mapping[str, str], *, sender_ip: str) -> Received:
         raw=dict(note.raw), status=UNMATCHED)
     db.session.add(record)
     if note.site_cd and note.site_cd != get_kcp().config.site_cd:
-        record.status, record.note = FLAGGED, f"site_cd {note.site_cd} is not this shop's; not applied"
+        record.status = FLAGGED
+        _note(record, Reason(N_("site_cd %(site_cd)s is not this shop's; not applied"), site_cd=note.site_cd))
         record.order = order
     else:
         apply(order, record)
@@ -117,7 +120,7 @@ def _duplicate(form: Mapping[str, str], sender_ip: str, noti_id: str, existing: 
     """A noti_id already stored: change nothing, log the delivery in the open transaction, commit."""
     record_id, status = existing
     db.session.add(delivery_row(form, sender_ip=sender_ip, outcome="duplicate", status=200, record_id=record_id,
-                                reason="noti_id already stored; nothing changed"))
+                                reason=Reason(N_("noti_id already stored; nothing changed"))))
     db.session.commit()
     return Received(record_id, noti_id, status, duplicate=True)
 
@@ -128,28 +131,39 @@ def _by_noti_id(noti_id: str) -> Row[tuple[int, str]] | None:
                               .where(NotificationRecord.noti_id == noti_id)).first()
 
 
-def _flag(order: Order, record: NotificationRecord, why: str) -> None:
+def _note(record: NotificationRecord, note: Reason) -> None:
+    """Store what happened to the notification (a message id and its values, see shop.messages)."""
+    record.note, record.note_params = note.stored()
+
+
+def _flag(order: Order, record: NotificationRecord, why: Reason) -> None:
     """Keep the notification unapplied and put the order in front of staff."""
-    record.status, record.note = FLAGGED, why
+    record.status = FLAGGED
+    _note(record, why)
     log.warning("order %s: notification %s flagged: %s", order.ordr_idxx, record.noti_id, why)
     if order.status != OrderStatus.NEEDS_ATTENTION:
-        transition(order, OrderStatus.NEEDS_ATTENTION, cause=f"notification {record.noti_id}: {why}", actor=KCP)
+        transition(order, OrderStatus.NEEDS_ATTENTION, actor=KCP,
+                   cause=Reason(N_("notification %(noti_id)s: %(why)s"), noti_id=record.noti_id, why=why))
 
 
 def apply(order: Order | None, record: NotificationRecord) -> None:
     """Apply a stored notification to its (locked) order; the caller commits."""
     if order is None:
-        record.status, record.note = UNMATCHED, f"no order {record.ordr_no}"
+        record.status = UNMATCHED
+        _note(record, Reason(N_("no order %(ordr_no)s"), ordr_no=record.ordr_no))
         return
     record.order = order
     if record.kind == "unknown":
-        record.status, record.note = UNKNOWN, f"tx_cd {record.tx_cd} is not handled; stored only"
+        record.status = UNKNOWN
+        _note(record, Reason(N_("tx_cd %(tx_cd)s is not handled; stored only"), tx_cd=record.tx_cd))
         return
     if order.status in (OrderStatus.PENDING, OrderStatus.APPROVING):
-        record.status, record.note = DEFERRED, "order still being approved; applied when the approval is recorded"
+        record.status = DEFERRED
+        _note(record, Reason(N_("order still being approved; applied when the approval is recorded")))
         return
     if order.tno and record.tno and record.tno != order.tno:
-        _flag(order, record, f"tno {record.tno} is not the order's tno {order.tno}")
+        _flag(order, record, Reason(N_("tno %(tno)s is not the order's tno %(order_tno)s"),
+                                    tno=record.tno, order_tno=order.tno))
         return
     if record.kind == "deposit":
         _apply_deposit(order, record)
@@ -163,15 +177,19 @@ def _apply_deposit(order: Order, record: NotificationRecord) -> None:
     """TX00: money arrived in the virtual account."""
     amount = record.ipgm_mnyx or 0
     if order.status != OrderStatus.AWAITING_DEPOSIT or order.pay_method != "vbank":
-        _flag(order, record, f"deposit of {amount} for an order in state {order.status}; not applied")
+        _flag(order, record, Reason(N_("deposit of %(amount)s for an order in state %(status)s; not applied"),
+                                    amount=amount, status=str(order.status)))
         return
     order.paid_amount += amount
     if amount == order.amount:
         record.status = APPLIED
-        transition(order, OrderStatus.PAID, actor=KCP, cause=f"deposit of {amount} received (noti_id {record.noti_id})")
+        transition(order, OrderStatus.PAID, actor=KCP,
+                   cause=Reason(N_("deposit of %(amount)s received (noti_id %(noti_id)s)"),
+                                amount=amount, noti_id=record.noti_id))
     else:
         # The money is real and KCP settles it as deposited: keep it, but never show the order as paid in full.
-        _flag(order, record, f"deposit of {amount} differs from the order amount {order.amount}")
+        _flag(order, record, Reason(N_("deposit of %(amount)s differs from the order amount %(order_amount)s"),
+                                    amount=amount, order_amount=order.amount))
 
 
 def _apply_deposit_cancel(order: Order, record: NotificationRecord) -> None:
@@ -181,17 +199,19 @@ def _apply_deposit_cancel(order: Order, record: NotificationRecord) -> None:
                   and amount == order.paid_amount
                   and order.status in (OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION))
     if not reversible:
-        _flag(order, record, f"deposit reversal of {amount} with no matching deposit (state {order.status}, "
-                             f"deposited {order.paid_amount}); not applied")
+        _flag(order, record, Reason(N_("deposit reversal of %(amount)s with no matching deposit (state %(status)s, "
+                                       "deposited %(paid)s); not applied"),
+                                    amount=amount, status=str(order.status), paid=order.paid_amount))
         return
     order.paid_amount -= amount
     record.status = APPLIED
     if order.status == OrderStatus.NEEDS_ATTENTION:
         # The money is gone either way, but whatever flagged the order still needs staff: keep the flag.
-        record.note = "deposit reversed; the order stays flagged for staff"
+        _note(record, Reason(N_("deposit reversed; the order stays flagged for staff")))
         return
     transition(order, OrderStatus.AWAITING_DEPOSIT, actor=KCP,
-               cause=f"deposit of {amount} reversed by the bank (op_cd 13, noti_id {record.noti_id})")
+               cause=Reason(N_("deposit of %(amount)s reversed by the bank (op_cd 13, noti_id %(noti_id)s)"),
+                            amount=amount, noti_id=record.noti_id))
 
 
 def apply_deferred(order: Order) -> None:

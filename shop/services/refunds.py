@@ -24,6 +24,7 @@ from kcp.errors import KcpApiError, KcpOutcomeUnknown, KcpTransportError
 from kcp.masking import mask_payload
 from shop.catalog import format_money
 from shop.extensions import db
+from shop.messages import N_, Actor, Reason
 from shop.models import Order, Refund
 from shop.runtime import get_kcp
 from shop.services import exchanges, lock_order, transition
@@ -70,7 +71,8 @@ def refund(order: Order, amount: int | None, reason: str, actor: str) -> Refund:
             row.status, row.res_msg = UNKNOWN, str(exc)
             log.warning("order %s: %s of %s outcome unknown: %s", order.ordr_idxx, mod_type, mod_mny, exc)
             transition(order, OrderStatus.NEEDS_ATTENTION, actor=actor,
-                       cause=f"{mod_type} of {mod_mny} sent, no usable answer from KCP: settle by inquiry")
+                       cause=Reason(N_("%(mod_type)s of %(amount)s sent, no usable answer from KCP: settle by inquiry"),
+                                    mod_type=mod_type, amount=mod_mny))
         else:
             row.status, row.res_cd, row.res_msg = DONE, result.res_cd, result.res_msg
             row.mod_pacn_seq_no, row.canc_time, row.raw = result.mod_pacn_seq_no, result.canc_time, mask_payload(result.raw)
@@ -110,7 +112,12 @@ def _check(order: Order, amount: int | None) -> tuple[str, int, int]:
 def _apply(order: Order, mod_type: str, mod_mny: int, balance: int, *, actor: str, reason: str) -> None:
     """Record a refund KCP accepted on the (locked) order."""
     order.refunded_amount += mod_mny
-    why = f"{mod_type} {mod_mny} by {actor}" + (f": {reason}" if reason else "")
+    # The reason staff typed is data: shown as typed, in any language.
+    if reason:
+        why = Reason(N_("%(mod_type)s %(amount)s by %(actor)s: %(reason)s"), mod_type=mod_type, amount=mod_mny,
+                     actor=Actor(actor), reason=reason)
+    else:
+        why = Reason(N_("%(mod_type)s %(amount)s by %(actor)s"), mod_type=mod_type, amount=mod_mny, actor=Actor(actor))
     if mod_type == "STSC":
         transition(order, OrderStatus.CANCELLED, cause=why, actor=actor)
     elif balance - mod_mny == 0:

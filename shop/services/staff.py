@@ -28,6 +28,7 @@ from kcp.results import PAY_TYPES, Inquiry, parse_approval
 from shop.audit import AuditLog, utcnow
 from shop.catalog import format_money
 from shop.extensions import db
+from shop.messages import N_, Reason
 from shop.models import Order, Refund, StateChange
 from shop.runtime import get_kcp
 from shop.services import begin_immediate, exchanges, lock_order, transition
@@ -327,7 +328,7 @@ class ManualCardOutcome:
 
     order: Order
     approved: bool
-    message: str
+    message: str | Reason  # KCP's res_msg or an error text (data), or the order's reason (translated when shown)
 
 
 def manual_card_payment(details: ManualCardOrder, *, card_no: str, card_expiry: str, card_taxno: str | None = None,
@@ -344,8 +345,9 @@ def manual_card_payment(details: ManualCardOrder, *, card_no: str, card_expiry: 
                   buyer_name=details.buyr_name[:30], buyer_email=details.buyr_mail[:100], buyer_phone=details.buyr_tel2[:20])
     db.session.add(order)
     db.session.flush()
-    kind = "certified 11121000" if certified else "non-certified 11111000"
-    transition(order, S.APPROVING, actor=actor, cause=f"manual card payment ({kind}) entered by staff")
+    kind = Reason(N_("certified 11121000")) if certified else Reason(N_("non-certified 11111000"))
+    transition(order, S.APPROVING, actor=actor,
+               cause=Reason(N_("manual card payment (%(kind)s) entered by staff"), kind=kind))
     db.session.commit()
     order_id = order.id
     kcp = get_kcp()
@@ -358,36 +360,41 @@ def manual_card_payment(details: ManualCardOrder, *, card_no: str, card_expiry: 
                 card_pwd=card_pwd if certified else None, cust_ip=ip)
         except KcpApiError as exc:
             message = exc.res_msg or exc.res_en_msg
-            order = _settle(order_id, S.FAILED, f"KCP declined the manual card payment: [{exc.res_cd}] {message}",
+            order = _settle(order_id, S.FAILED, Reason(N_("KCP declined the manual card payment: [%(res_cd)s] %(res_msg)s"),
+                                                       res_cd=exc.res_cd, res_msg=message),
                             actor=actor, result=(exc.res_cd, message))
             audit("manual_card", "declined", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=f"[{exc.res_cd}] {message}")
             return ManualCardOutcome(order, False, f"[{exc.res_cd}] {message}")
         except KcpValidationError as exc:
             # Raised before sending; card fields are masked in the message by kcp.client.
-            order = _settle(order_id, S.FAILED, f"not sent to KCP: {exc.message}", actor=actor, result=("", exc.message))
+            order = _settle(order_id, S.FAILED, Reason(N_("not sent to KCP: %(error)s"), error=exc.message),
+                            actor=actor, result=("", exc.message))
             audit("manual_card", "refused", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=exc.message)
             return ManualCardOutcome(order, False, exc.message)
         except (KcpOutcomeUnknown, KcpTransportError) as exc:
-            order = _settle(order_id, S.UNKNOWN, "no usable answer from KCP (timeout or transport error); settle by inquiry",
+            order = _settle(order_id, S.UNKNOWN,
+                            Reason(N_("no usable answer from KCP (timeout or transport error); settle by inquiry")),
                             actor=actor, result=("", exc.message))
             audit("manual_card", "unknown", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=exc.message)
             return ManualCardOutcome(order, False, exc.message)
         if approval.amount != details.amount:
-            order = auto_cancel(order_id, approval, f"amount mismatch: KCP approved {approval.amount}, order is {details.amount}")
+            order = auto_cancel(order_id, approval, Reason(N_("amount mismatch: KCP approved %(approved)s, order is %(amount)s"),
+                                                           approved=approval.amount, amount=details.amount))
+            why = Reason.loaded(order.status_reason, order.status_reason_params)
             audit("manual_card", "cancelled", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, tno=approval.tno,
-                  detail=order.status_reason)
-            return ManualCardOutcome(order, False, order.status_reason)
+                  detail=str(why))
+            return ManualCardOutcome(order, False, why)
         order = record_approval(order_id, approval)
     audit("manual_card", "ok", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, tno=order.tno or "",
           detail=f"{kind}, {format_money(order.amount, order.currency)}, card {approval.card_no} ({approval.card_name})")
     return ManualCardOutcome(order, True, approval.res_msg)
 
 
-def _settle(order_id: int, target: OrderStatus, cause: str, *, actor: str, result: tuple[str, str],
+def _settle(order_id: int, target: OrderStatus, cause: Reason, *, actor: str, result: tuple[str, str],
             tno: str | None = None) -> Order:
     """Move a locked order to ``target`` with the cause, storing pending exchanges, and commit."""
     order = lock_order(order_id)
-    order.result_code, order.result_msg = result
+    order.set_result(*result)
     if tno:
         order.tno = tno
     transition(order, target, cause=cause, actor=actor)
@@ -420,21 +427,28 @@ def reconcile_candidates(*, older_than_minutes: int = 30, now: dt.datetime | Non
     return list(db.session.execute(stmt).scalars())
 
 
-def _lookup(order: Order) -> tuple[Inquiry | None, str]:
+# What _lookup says when KCP has no transaction for the order (reconcile may then fail the order).
+NOT_FOUND = N_("not found at KCP")
+NOT_FOUND_ANSWER = N_("not found at KCP [%(res_cd)s] %(res_msg)s")
+
+
+def _lookup(order: Order) -> tuple[Inquiry | None, Reason | None]:
     """Ask KCP about the order (by tno, else by ordr_idxx); (None, why) when KCP has nothing usable."""
     kcp = get_kcp()
     pay_types = [pay_type_of(order)] if order.pay_method else list(PAY_TYPES.values())
-    last = ""
+    last: tuple[str, str] | None = None
     for pay_type in pay_types:
         try:
             inquiry = kcp.client.inquire(order.tno or "", pay_type, mod_ordr_idxx=order.ordr_idxx)
         except KcpApiError as exc:
-            last = f"[{exc.res_cd}] {exc.res_msg or exc.res_en_msg}"
+            last = (exc.res_cd, exc.res_msg or exc.res_en_msg)
             if exc.res_cd in NOT_FOUND_CODES or exc.res_cd == "SB11":  # SB11: another pay_type; try the next
                 continue
-            return None, f"KCP answered {last}"
-        return inquiry, ""
-    return None, f"not found at KCP {last}".strip()
+            return None, Reason(N_("KCP answered [%(res_cd)s] %(res_msg)s"), res_cd=last[0], res_msg=last[1])
+        return inquiry, None
+    if last is None:
+        return None, Reason(NOT_FOUND)
+    return None, Reason(NOT_FOUND_ANSWER, res_cd=last[0], res_msg=last[1])
 
 
 def reconcile_order(order_id: int, *, actor: str = "reconcile") -> ReconcileOutcome:
@@ -447,7 +461,7 @@ def reconcile_order(order_id: int, *, actor: str = "reconcile") -> ReconcileOutc
         try:
             inquiry, why = _lookup(order)
         except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
-            inquiry, why = None, f"inquiry failed: {exc.message}"
+            inquiry, why = None, Reason(N_("inquiry failed: %(error)s"), error=exc.message)
         # The inquiry ran without the lock (it moves no money); the decision runs under it.
         order = lock_order(order_id)
         if order.status != seen_status:
@@ -458,7 +472,7 @@ def reconcile_order(order_id: int, *, actor: str = "reconcile") -> ReconcileOutc
         if target is None:
             exchanges.save_pending()
             db.session.commit()
-            audit("reconcile", "left", actor=actor, ordr_idxx=order.ordr_idxx, tno=order.tno or "", detail=cause)
+            audit("reconcile", "left", actor=actor, ordr_idxx=order.ordr_idxx, tno=order.tno or "", detail=str(cause))
             return ReconcileOutcome(order.ordr_idxx, order.status, f"left {order.status}: {cause}", False)
         _apply_settlement(order, inquiry, target, cause, actor)
         exchanges.save_pending()
@@ -468,34 +482,40 @@ def reconcile_order(order_id: int, *, actor: str = "reconcile") -> ReconcileOutc
     return ReconcileOutcome(order.ordr_idxx, order.status, f"{seen_status} -> {order.status} ({cause})", True)
 
 
-def _decide(order: Order, inquiry: Inquiry | None, why: str) -> tuple[OrderStatus | None, str]:
+def _decide(order: Order, inquiry: Inquiry | None, why: Reason | None) -> tuple[OrderStatus | None, Reason]:
     """The state KCP's answer settles the order in, with the cause; (None, cause) to leave it."""
     if inquiry is None:
-        if why.startswith("not found") and order.status in (S.UNKNOWN, S.PENDING, S.APPROVING):
-            return S.FAILED, f"KCP has no transaction for this order ({why}); nothing was charged"
+        why = why or Reason(NOT_FOUND)
+        if why.text in (NOT_FOUND, NOT_FOUND_ANSWER) and order.status in (S.UNKNOWN, S.PENDING, S.APPROVING):
+            return S.FAILED, Reason(N_("KCP has no transaction for this order (%(why)s); nothing was charged"), why=why)
         return None, why
+    tno = inquiry.tno
     if inquiry.amount and inquiry.amount != order.amount:
-        return S.NEEDS_ATTENTION, (f"KCP holds tno {inquiry.tno} for {inquiry.amount} but the order is {order.amount}: "
-                                   "cancel it at KCP or correct the order")
+        return S.NEEDS_ATTENTION, Reason(N_("KCP holds tno %(tno)s for %(kcp_amount)s but the order is %(amount)s: "
+                                            "cancel it at KCP or correct the order"),
+                                         tno=tno, kcp_amount=inquiry.amount, amount=order.amount)
+    # KCP's status code with its English meaning, kept as it is in both languages (like a field name).
     status = status_text(inquiry.shop_status)
     if inquiry.cancelled:
-        return S.CANCELLED, f"KCP reports tno {inquiry.tno} cancelled ({status})"
+        return S.CANCELLED, Reason(N_("KCP reports tno %(tno)s cancelled (%(status)s)"), tno=tno, status=status)
     if inquiry.pay_type == "PAVC" and not deposited(inquiry):
         if order.status == S.AWAITING_DEPOSIT:
-            return None, f"still awaiting the deposit ({status}, due {inquiry.va_date or '-'})"
-        return S.AWAITING_DEPOSIT, f"KCP issued the virtual account (tno {inquiry.tno}, {status})"
+            return None, Reason(N_("still awaiting the deposit (%(status)s, due %(va_date)s)"), status=status,
+                                va_date=inquiry.va_date or "-")
+        return S.AWAITING_DEPOSIT, Reason(N_("KCP issued the virtual account (tno %(tno)s, %(status)s)"),
+                                          tno=tno, status=status)
     if inquiry.rem_mny is not None and inquiry.rem_mny != inquiry.amount:
-        return S.NEEDS_ATTENTION, (f"KCP reports tno {inquiry.tno} partly refunded ({inquiry.rem_mny} remain) "
-                                   "but we never recorded it")
-    return S.PAID, f"KCP reports tno {inquiry.tno} approved ({status})"
+        return S.NEEDS_ATTENTION, Reason(N_("KCP reports tno %(tno)s partly refunded (%(rem_mny)s remain) "
+                                            "but we never recorded it"), tno=tno, rem_mny=inquiry.rem_mny)
+    return S.PAID, Reason(N_("KCP reports tno %(tno)s approved (%(status)s)"), tno=tno, status=status)
 
 
-def _apply_settlement(order: Order, inquiry: Inquiry | None, target: OrderStatus, cause: str, actor: str) -> None:
+def _apply_settlement(order: Order, inquiry: Inquiry | None, target: OrderStatus, cause: Reason, actor: str) -> None:
     """Record KCP's transaction on the (locked) order and move it, through the allowed states."""
     if inquiry is not None and inquiry.tno:
         order.tno = inquiry.tno
         order.pay_method = order.pay_method or {v: k for k, v in PAY_TYPES.items()}.get(inquiry.pay_type)
-        order.result_code, order.result_msg = inquiry.res_cd, f"settled by inquiry: {inquiry.res_msg}"[:500]
+        order.set_result(inquiry.res_cd, Reason(N_("settled by inquiry: %(res_msg)s"), res_msg=(inquiry.res_msg or "")[:480]))
         if target in (S.PAID, S.AWAITING_DEPOSIT) and order.payment is None:
             raw = {**inquiry.raw, "pay_method": inquiry.pay_type, "tno": inquiry.tno}
             store_payment(order, parse_approval(raw))
@@ -503,12 +523,12 @@ def _apply_settlement(order: Order, inquiry: Inquiry | None, target: OrderStatus
             order.paid_amount = inquiry.amount
     # pending and approving reach the settled states through unknown, so the history says why.
     if order.status == S.PENDING and target != S.FAILED:
-        transition(order, S.APPROVING, cause="reconcile found a KCP transaction for this order", actor=actor)
+        transition(order, S.APPROVING, cause=Reason(N_("reconcile found a KCP transaction for this order")), actor=actor)
     if order.status == S.APPROVING and target not in (S.PAID, S.AWAITING_DEPOSIT, S.FAILED, S.NEEDS_ATTENTION):
-        transition(order, S.UNKNOWN, cause="approval left unfinished; settling by inquiry", actor=actor)
+        transition(order, S.UNKNOWN, cause=Reason(N_("approval left unfinished; settling by inquiry")), actor=actor)
     if order.status == S.AWAITING_DEPOSIT and target == S.PAID:
         order.paid_amount = inquiry.amount if inquiry else order.amount
-    transition(order, target, cause=f"reconcile: {cause}", actor=actor)
+    transition(order, target, cause=Reason(N_("reconcile: %(cause)s"), cause=cause), actor=actor)
 
 
 def history(order: Order) -> list[StateChange]:

@@ -7,6 +7,7 @@ from flask_babel import get_locale
 
 from kcp import codes
 from shop.catalog import format_money
+from shop.messages import actor_label, reason
 from shop.states import TONES, OrderStatus, label
 
 
@@ -46,3 +47,6 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(_method_label, "method_label")
     app.add_template_filter(kcp_time, "kcp_time")
     app.add_template_global(lambda: str(get_locale()), "current_lang")
+    # Stored sentences and actors (shop.messages), translated when the page is rendered.
+    app.add_template_global(reason, "reason")
+    app.add_template_filter(actor_label, "actor_label")

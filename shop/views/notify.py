@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kcp.errors import KcpNotificationError
 from kcp.notify import reply, sender_allowed
 from shop.extensions import db
+from shop.messages import N_, Reason
 from shop.runtime import get_kcp
 from shop.services import notifications
 
@@ -30,7 +31,7 @@ def _answer(ok: bool, status: int = 200) -> Response:
     return Response(reply(ok), status=status, mimetype="text/html")
 
 
-def _log_refused(sender: str, outcome: str, status: int, reason: str) -> None:
+def _log_refused(sender: str, outcome: str, status: int, reason: str | Reason) -> None:
     """Write the delivery row of a POST that was not stored, in its own transaction; never raises."""
     try:
         db.session.add(notifications.delivery_row(request.form, sender_ip=sender, outcome=outcome, status=status,
@@ -47,7 +48,7 @@ def common_return() -> Response:
     sender = request.remote_addr or ""
     if not sender_allowed(sender, get_kcp().config.notify_ips):
         log.warning("common_return from %s refused: not in KCP_NOTIFY_IPS", sender)
-        _log_refused(sender, "rejected", 403, "sender not in KCP_NOTIFY_IPS")
+        _log_refused(sender, "rejected", 403, Reason(N_("sender not in KCP_NOTIFY_IPS")))
         return _answer(False, 403)
     try:
         received = notifications.receive(request.form, sender_ip=sender)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import sqlite3
 from html.parser import HTMLParser
@@ -13,6 +14,7 @@ from admin_helpers import Admin
 
 from kcp.sandbox import faults
 from kcp.signing import load_certificate, verify_text
+from shop.messages import render
 
 
 @pytest.fixture
@@ -115,8 +117,10 @@ def test_reconcile_settles_an_order_left_unknown(live_server):
     assert (order["status"], order["tno"], order["paid_amount"]) == ("paid", charged["tno"], charged["amount"])
     payment = staff.db("SELECT tno, pay_method, amount FROM payments WHERE order_id = ?", (order["id"],))[0]
     assert (payment["tno"], payment["pay_method"], payment["amount"]) == (charged["tno"], "card", charged["amount"])
-    causes = [h["cause"] for h in staff.db("SELECT cause FROM state_changes WHERE order_id = ? ORDER BY id", (order["id"],))]
-    assert causes[-1].startswith("reconcile: KCP reports tno")
+    causes = [render(h["cause"], json.loads(h["cause_params"]) if h["cause_params"] else None)
+              for h in staff.db("SELECT cause, cause_params FROM state_changes WHERE order_id = ? ORDER BY id",
+                                (order["id"],))]
+    assert causes[-1].startswith(f"reconcile: KCP reports tno {charged['tno']} approved")
     # Safe to run again (cron): nothing left to do, nothing changes.
     again = run(live_server.app, "reconcile")
     assert "Nothing to reconcile." in again.output

@@ -3,12 +3,15 @@ not in the database file, not in any log line, not in the pages."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
 
 import pytest
 from admin_helpers import CARD, DECLINED_CARD, text_of
+
+from shop.messages import render
 
 SECRETS = ("card_no", "card_expiry", "card_taxno", "card_pwd")
 
@@ -78,8 +81,11 @@ def test_certified_payment_is_approved_and_leaves_no_card_data(admin, logs):
     # What KCP received: certified, YYMM expiry (the sandbox logs requests masked, like the shop).
     sent = admin.ledger("SELECT request_json FROM api_calls WHERE api = 'manual_card' ORDER BY id DESC LIMIT 1")[0]
     assert '"card_tx_type": "11121000"' in sent["request_json"]
-    history = [h["cause"] for h in admin.db("SELECT cause FROM state_changes WHERE order_id = ?", (order["id"],))]
-    assert "certified 11121000" in history[0]
+    history = [(h["cause"], json.loads(h["cause_params"]))
+               for h in admin.db("SELECT cause, cause_params FROM state_changes WHERE order_id = ?", (order["id"],))]
+    assert history[0] == ("manual card payment (%(kind)s) entered by staff",
+                          {"kind": {"_msg": "certified 11121000", "_params": {}}})
+    assert render(*history[0]) == "manual card payment (certified 11121000) entered by staff"
     assert_nowhere(CARD, response.text, stored, logs())
 
 

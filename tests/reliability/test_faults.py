@@ -13,6 +13,7 @@ from kcp.sandbox import faults, ledger
 from reliability.faults import failing_commits, writes
 from reliability.harness import LedgerCheck, LiveShop
 from shop.extensions import db
+from shop.messages import render
 from shop.models import NotificationRecord, Order, Payment, StateChange
 from shop.services import refunds as refund_service
 
@@ -174,7 +175,8 @@ def test_database_error_and_failed_auto_cancel_flag_the_order(serve_db) -> None:
     tx = shop.ledger_tx(ordr_idxx)
     assert tx is not None and tx["shop_status"] != "STSC"
     assert (order["status"], order["tno"]) == ("needs_attention", tx["tno"])
-    assert "cancel" in order["status_reason"].lower()
+    why = render(order["status_reason"], order["status_reason_params"])
+    assert "automatic cancel FAILED" in why and f"staff must cancel tno {tx['tno']}" in why
     assert LedgerCheck.of(shop).problems == []
 
 

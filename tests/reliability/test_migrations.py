@@ -45,7 +45,7 @@ def test_upgrade_produces_exactly_the_models_schema(make_app_db: Callable[..., A
             diff = compare_metadata(context, db.metadata)
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == []
-    assert version == _head() == "0002"
+    assert version == _head() == "0003"
 
 
 def test_downgrade_to_base_removes_every_table(make_app_db: Callable[..., Any]) -> None:
@@ -96,3 +96,33 @@ def test_a_database_behind_the_code_is_reported(make_app_db: Callable[..., Any],
     with caplog.at_level("WARNING", logger="shop"):
         make_app_db()
     assert "flask db upgrade" in caplog.text and "flask db stamp head" in caplog.text
+
+
+def test_0003_keeps_old_rows_and_its_downgrade_writes_the_sentences_out(make_app_db: Callable[..., Any]) -> None:
+    """Rows from before 0003 keep their text (params NULL: shown as stored); going back to 0002 turns
+    every message id with params into its English sentence, so the older code shows nothing broken."""
+    app = make_app_db()
+    with app.app_context():
+        _empty(app)
+        flask_migrate.upgrade(directory=MIGRATIONS, revision="0002")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO orders (id, ordr_idxx, product_id, good_name, amount, currency, status, "
+                              "status_reason, paid_amount, refunded_amount, buyer_name, buyer_email, buyer_phone, "
+                              "created_at, updated_at) VALUES (1, 'KRS1', 'tea', 'tea', 12000, '410', 'paid', "
+                              "'approved by KCP (tno 1)', 12000, 0, '', '', '', '2026-01-01', '2026-01-01')"))
+        flask_migrate.upgrade(directory=MIGRATIONS)
+        with db.engine.begin() as conn:
+            row = conn.execute(text("SELECT status_reason, status_reason_params FROM orders")).one()
+            assert tuple(row) == ("approved by KCP (tno 1)", None)
+            conn.execute(text("INSERT INTO state_changes (order_id, from_status, to_status, cause, cause_params, actor, "
+                              "created_at) VALUES (1, 'awaiting_deposit', 'paid', :cause, :params, "
+                              "'kcp-notification', '2026-01-01')"),
+                         {"cause": "notification %(noti_id)s: %(why)s",
+                          "params": '{"noti_id": "N1", "why": {"_msg": "deposit of %(amount)s differs from the order '
+                                    'amount %(order_amount)s", "_params": {"amount": 9000, "order_amount": 12000}}}'})
+        flask_migrate.downgrade(directory=MIGRATIONS, revision="0002")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT cause FROM state_changes")).scalar_one() == (
+                "notification N1: deposit of 9000 differs from the order amount 12000")
+            assert conn.execute(text("SELECT status_reason FROM orders")).scalar_one() == "approved by KCP (tno 1)"
+        db.engine.dispose()

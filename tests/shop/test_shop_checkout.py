@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -11,6 +12,7 @@ import requests
 from sqlalchemy.exc import OperationalError
 
 from kcp.sandbox import faults
+from shop.messages import render
 from shop.services import checkout as checkout_service
 
 
@@ -200,6 +202,12 @@ def test_timeout_leaves_the_order_unknown(serve, checkout_for):
     assert "do not pay again" in checkout.result_page(page.ordr_idxx).text
 
 
+def _reason(row) -> str:
+    """The order's stored reason (message id + JSON params) in English, as an English page shows it."""
+    params = row["status_reason_params"]
+    return render(row["status_reason"], json.loads(params) if params is not None else None)
+
+
 def _inquire_cancelled(app, tno: str) -> bool:
     inquiry = app.extensions["kcp"].client.inquire(tno, "PACA")
     return inquiry.cancelled
@@ -214,7 +222,8 @@ def test_failure_to_record_cancels_the_approval(checkout, monkeypatch):
     assert response.status_code == 303
     order = checkout.order_row(page.ordr_idxx)
     assert order["status"] == "auto_cancelled"
-    assert "could not record" in order["status_reason"]
+    assert order["status_reason"] == "%(why)s; approval cancelled (STSC)"
+    assert _reason(order) == "could not record the payment (OperationalError); approval cancelled (STSC)"
     assert order["tno"] and _inquire_cancelled(checkout.app, order["tno"])
     assert checkout.db_all("SELECT * FROM payments WHERE order_id = ?", (order["id"],)) == []
     html = checkout.result_page(page.ordr_idxx).text
@@ -233,7 +242,7 @@ def test_amount_changed_during_approval_is_cancelled(checkout):
     assert response.status_code == 303
     order = checkout.order_row(page.ordr_idxx)
     assert order["status"] == "auto_cancelled"
-    assert "amount mismatch" in order["status_reason"]
+    assert _reason(order).startswith("amount mismatch: KCP approved ")
     assert _inquire_cancelled(checkout.app, order["tno"])
     apis = [r["api"] for r in checkout.db_all("SELECT api FROM kcp_exchanges WHERE order_id = ? ORDER BY id", (order["id"],))]
     assert apis == ["window", "approve", "cancel"]
@@ -252,7 +261,7 @@ def test_failed_auto_cancel_flags_the_order_loudly(checkout, monkeypatch, caplog
     assert response.status_code == 303
     order = checkout.order_row(page.ordr_idxx)
     assert order["status"] == "needs_attention"
-    assert "automatic cancel FAILED" in order["status_reason"]
+    assert "automatic cancel FAILED" in _reason(order) and f"staff must cancel tno {order['tno']}" in _reason(order)
     assert not _inquire_cancelled(checkout.app, order["tno"])
     assert any("AUTO-CANCEL FAILED" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
 

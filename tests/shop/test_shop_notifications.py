@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import requests
 
 from kcp.sandbox import faults, notifier
+from shop.messages import render
 
 OK = '<input type="hidden" name="result" value="0000">'
 
@@ -73,7 +75,11 @@ def test_short_deposit_is_kept_and_flagged_never_paid(checkout):
     after = checkout.order_row(order["ordr_idxx"])
     assert after["status"] == "needs_attention"
     assert after["paid_amount"] == 9000  # the money is real: kept
-    assert "9000 differs from the order amount 12000" in after["status_reason"]
+    assert after["status_reason"] == "notification %(noti_id)s: %(why)s"
+    why = json.loads(after["status_reason_params"])["why"]
+    assert why["_params"] == {"amount": 9000, "order_amount": 12000}
+    assert "deposit of 9000 differs from the order amount 12000" in render(after["status_reason"],
+                                                                           json.loads(after["status_reason_params"]))
     [note] = _notes(checkout, order["id"])
     assert note["status"] == "flagged"
     html = checkout.result_page(order["ordr_idxx"]).text
