@@ -5,13 +5,17 @@ from __future__ import annotations
 import string
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kcp.masking import luhn_valid, mask_card_no, mask_payload, mask_text
 
-PRIVATE_KEY_PEM = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n" \
-                  "-----END ENCRYPTED PRIVATE KEY-----"
+# A real encrypted PKCS#8 key made here (no key material is committed), as a log line might hold one.
+PRIVATE_KEY_PEM = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    serialization.BestAvailableEncryption(b"test-only")).decode("ascii").strip()
 
 
 def luhn_complete(body: str) -> str:
