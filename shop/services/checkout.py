@@ -77,6 +77,10 @@ class IncompleteResult(CheckoutError):
 class AmountMismatch(Exception):
     """The approved amount is not the order's amount (now, under the order's lock)."""
 
+
+class ApprovalConflict(Exception):
+    """The order left 'approving' while its approval was in flight (staff or reconcile settled it)."""
+
     def __init__(self, reason: Reason):
         super().__init__(str(reason))
         self.reason = reason
@@ -164,6 +168,9 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
             return ordr_idxx
         try:
             record_approval(order_id, approval)
+        except ApprovalConflict as exc:
+            db.session.rollback()
+            return _settle_conflict(order_id, approval, str(exc))
         except AmountMismatch as exc:
             db.session.rollback()
             log.warning("order %s: %s; cancelling tno %s", ordr_idxx, exc, approval.tno)
@@ -232,7 +239,7 @@ def record_approval(order_id: int, approval: Approval) -> Order:
     """In one transaction: the payment, the order's new state, any deferred notification."""
     order = lock_order(order_id)
     if order.status != OrderStatus.APPROVING:
-        raise RuntimeError(f"order {order.ordr_idxx} left 'approving' while its approval was in flight")
+        raise ApprovalConflict(f"order {order.ordr_idxx} is {order.status}, no longer approving")
     if approval.amount != order.amount:
         # The order changed while KCP was approving (004: "DB 값이 다른 경우"): keep nothing.
         raise AmountMismatch(Reason(N_("amount mismatch: KCP approved %(approved)s, order is now %(amount)s"),
@@ -248,6 +255,33 @@ def record_approval(order_id: int, approval: Approval) -> Order:
         transition(order, OrderStatus.PAID, actor=SYSTEM,
                    cause=Reason(N_("approved by KCP (tno %(tno)s)"), tno=approval.tno))
     apply_deferred(order)
+    exchanges.save_pending()
+    db.session.commit()
+    return order
+
+
+def _settle_conflict(order_id: int, approval: Approval, why: str) -> Order:
+    """An approval came back for an order someone else settled meanwhile (reconcile, staff).
+
+    If that settlement already recorded this very tno, nothing is left to do. Otherwise the
+    approval is recorded nowhere, so it is cancelled (STSC) like any approval we cannot keep; the
+    order keeps the state it was settled to, and a failed cancel flags it for staff.
+    """
+    order = db.session.get(Order, order_id, populate_existing=True)
+    if order.tno == approval.tno:
+        log.info("order %s: approval of tno %s already recorded by %s", order.ordr_idxx, approval.tno, why)
+        return order
+    log.warning("order %s: %s; cancelling the unrecorded approval tno %s", order.ordr_idxx, why, approval.tno)
+    kcp = get_kcp()
+    try:
+        kcp.client.cancel(approval.tno, mod_desc="auto-cancel: order settled while approving", site_cd=kcp.config.site_cd)
+    except KcpError as exc:
+        log.error("AUTO-CANCEL FAILED for tno %s (order %s): %s. The buyer may have been charged; "
+                  "cancel it by hand in the KCP admin or /admin.", approval.tno, order.ordr_idxx, exc)
+        return _finish(order_id, OrderStatus.NEEDS_ATTENTION, result=(getattr(exc, "res_cd", ""), str(exc)),
+                       cause=Reason(N_("approval tno %(tno)s came back after the order was settled; automatic cancel "
+                                       "FAILED (%(error)s): staff must cancel tno %(tno)s"), tno=approval.tno, error=str(exc)))
+    order = lock_order(order_id)
     exchanges.save_pending()
     db.session.commit()
     return order
