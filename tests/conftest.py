@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
+from support import LiveServer, serve_app, server_pool
 
 from app import CONTRACT_KEYS, EXTRA_KEYS, create_app
 from kcp.signing import generate_credentials
@@ -77,43 +76,27 @@ def client(app):
     return app.test_client()
 
 
-class LiveServer:
-    """The app served by a real threaded HTTP server on 127.0.0.1 (a random free port)."""
-
-    def __init__(self) -> None:
-        self._server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread: threading.Thread | None = None
-        self.app = None
-
-    def start(self, app) -> LiveServer:
-        """Serve ``app`` until stop()."""
-        self.app = app
-        self._server.app = app
-        self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+@pytest.fixture
+def live_server_poll_interval() -> float:
+    """How often the live servers check for shutdown (werkzeug's default; a folder may override it)."""
+    return 0.5
 
 
 @pytest.fixture
-def live_server(make_app: Callable[..., Any]) -> Iterator[LiveServer]:
+def serve(make_app: Callable[..., Any], live_server_poll_interval: float) -> Iterator[Callable[..., LiveServer]]:
+    """Start live servers of the shop with config overrides (e.g. KCP_TIMEOUT=1); all stopped at the end.
+    Each server's shop reaches its sandbox over HTTP (support.serve_app)."""
+    with server_pool(lambda **overrides: serve_app(make_app, poll_interval=live_server_poll_interval,
+                                                   **overrides)) as start:
+        yield start
+
+
+@pytest.fixture
+def live_server(serve: Callable[..., LiveServer]) -> LiveServer:
     """The shop and its sandbox over real HTTP: the shop's KCP client calls the sandbox through
     the socket (KCP_API_BASE is this server's /_sandbox/kcp), and the sandbox notifier posts to
     this server's /common_return, exactly as KCP would reach a deployed shop."""
-    server = LiveServer()
-    app = make_app(KCP_API_BASE=f"{server.url}/_sandbox/kcp",
-                   KCP_SANDBOX_NOTIFY_URL=f"{server.url}/common_return")
-    server.start(app)
-    yield server
-    server.stop()
+    return serve()
 
 
 # --- database parametrisation (SQLite file and PostgreSQL) ------------------------------------------

@@ -11,17 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from support import csrf_token
 
 ADMIN_PASSWORD = "test-admin-password"  # tests/conftest.py app_config
 CARD = {"card_no": "9410 1234 5678 9012", "card_expiry": "08/31", "card_taxno": "880214", "card_pwd": "47"}
 DECLINED_CARD = {**CARD, "card_no": "5409 8765 4321 0002"}  # the sandbox declines numbers ending in 0002
-
-
-def csrf_token(html: str) -> str:
-    """The CSRF token of the first form on a page."""
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
 
 
 def text_of(html: str) -> str:

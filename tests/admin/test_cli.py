@@ -6,11 +6,11 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from html.parser import HTMLParser
 
 import pytest
 import requests
 from admin_helpers import Admin
+from support import order_form, window_authorize
 
 from kcp.sandbox import faults
 from kcp.signing import load_certificate, verify_text
@@ -23,34 +23,13 @@ def app_config(app_config):
     return {**app_config, "KCP_TIMEOUT": "1"}
 
 
-class _OrderForm(HTMLParser):
-    """The inputs of <form name="order_info"> on the order page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inside, self.fields = False, {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and a.get("name") == "order_info":
-            self.inside = True
-        elif tag == "input" and self.inside and a.get("name") and not (a.get("type") == "radio" and "checked" not in a):
-            self.fields[a["name"]] = a.get("value") or ""
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-
-
 def buyer_pays(url: str) -> tuple[str, requests.Response]:
     """A buyer's checkout: order page, sandbox window (card), then the form posted to /pp_ax_hub."""
     http = requests.Session()
-    parser = _OrderForm()
-    parser.feed(http.get(f"{url}/order", params={"product": "test"}, timeout=10).text)
-    fields = {**parser.fields, "buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "01012345678",
+    page = http.get(f"{url}/order", params={"product": "test"}, timeout=10)
+    fields = {**order_form(page.text).fields, "buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "01012345678",
               "pay_method": "100000000000"}
-    window = requests.post(f"{url}/_sandbox/kcp/window/authorize", timeout=10, headers={"Accept": "application/json"},
-                           data={**fields, "sb_method": "card", "sb_card_cd": "CCBC", "sb_quota": "0"}).json()
+    window = window_authorize(url, {**fields, "sb_method": "card", "sb_card_cd": "CCBC", "sb_quota": "0"}, timeout=10).json()
     assert window["res_cd"] == "0000", window
     fields.update({k: v for k, v in window.items() if k in fields})
     return fields["ordr_idxx"], http.post(f"{url}/pp_ax_hub", data=fields, allow_redirects=False, timeout=15)
@@ -129,12 +108,8 @@ def test_reconcile_settles_an_order_left_unknown(live_server):
 
 def test_reconcile_fails_abandoned_orders_and_leaves_fresh_ones(live_server):
     http = requests.Session()
-    parser = _OrderForm()
-    parser.feed(http.get(f"{live_server.url}/order", params={"product": "tea"}, timeout=10).text)
-    old = parser.fields["ordr_idxx"]
-    parser = _OrderForm()
-    parser.feed(http.get(f"{live_server.url}/order", params={"product": "mug"}, timeout=10).text)
-    fresh = parser.fields["ordr_idxx"]
+    old = order_form(http.get(f"{live_server.url}/order", params={"product": "tea"}, timeout=10).text).fields["ordr_idxx"]
+    fresh = order_form(http.get(f"{live_server.url}/order", params={"product": "mug"}, timeout=10).text).fields["ordr_idxx"]
     staff = Admin(live_server.url, live_server.app)
     an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(tzinfo=None).isoformat(sep=" ")
     conn = sqlite3.connect(staff.db_path, timeout=30)

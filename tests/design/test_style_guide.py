@@ -6,7 +6,6 @@ page fits a phone screen, and saves screenshots to test-artifacts/screenshots/."
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,8 +14,8 @@ import pytest
 from flask import Blueprint, Flask, abort, flash, render_template, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError
+from support import LiveServer
 from werkzeug.datastructures import MultiDict
-from werkzeug.serving import make_server
 from wtforms import BooleanField, Form, HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
@@ -116,24 +115,6 @@ def make_app() -> Flask:
     return app
 
 
-class Server:
-    """A werkzeug server for the style-guide app on 127.0.0.1 (random port), in a thread."""
-
-    def __init__(self, app: Flask) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Server:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture
 def client():
     """Test client of the style-guide app."""
@@ -194,14 +175,15 @@ def test_error_pages(client) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
+def server() -> Iterator[LiveServer]:
     """The style-guide app over real HTTP on 127.0.0.1."""
-    with Server(make_app()) as running:
-        yield running
+    running = LiveServer().start(make_app())
+    yield running
+    running.stop()
 
 
 @pytest.mark.browser
-def test_style_guide_in_chromium(server: Server) -> None:
+def test_style_guide_in_chromium(server: LiveServer) -> None:
     """The vendored font loads, no request leaves 127.0.0.1, phones get no sideways scroll;
     screenshots of desktop and mobile are saved for a human to look at."""
     from playwright.sync_api import sync_playwright

@@ -1,15 +1,14 @@
-"""Helpers of the reference tests: a buyer paying through the sandbox over real HTTP, and the CSRF
-token of a page (the builder endpoint is CSRF-protected like every POST). A uniquely named module,
+"""Helpers of the reference tests: a buyer paying through the sandbox over real HTTP (the CSRF token of a page
+is support.csrf_token). A uniquely named module,
 so that it never collides with another folder's helpers or conftest."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
 import requests
+from support import BUYER, order_form, window_authorize
 
 CARD_NO = "4518421234567890"  # Luhn-valid test number the sandbox window accepts
 CHOICES = {
@@ -17,38 +16,6 @@ CHOICES = {
     "vbank": {"sb_method": "vbank", "sb_vbank_cd": "04"},
 }
 PAY_METHODS = {"card": "100000000000", "vbank": "001000000000"}
-BUYER = {"buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "010-1234-5678"}
-
-
-class FormFields(HTMLParser):
-    """name -> value of the inputs inside <form name="order_info">."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inside = False
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """Collect inputs of the KCP form."""
-        a = dict(attrs)
-        if tag == "form" and a.get("name") == "order_info":
-            self.inside = True
-        elif tag == "input" and self.inside and a.get("name"):
-            if a.get("type") in ("radio", "checkbox") and "checked" not in a:
-                return
-            self.fields[a["name"] or ""] = a.get("value") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        """Leave the KCP form."""
-        if tag == "form":
-            self.inside = False
-
-
-def csrf_token(html: str) -> str:
-    """The CSRF token a page carries (meta tag or hidden input)."""
-    match = re.search(r'<(?:meta|input)[^>]*name="csrf[-_]token"[^>]*(?:content|value)="([^"]+)"', html)
-    assert match, "page has no CSRF token"
-    return match.group(1)
 
 
 @dataclass
@@ -63,11 +30,8 @@ class Buyer:
         """Order page -> sandbox window (card or vbank) -> /pp_ax_hub; returns ordr_idxx."""
         page = self.http.get(f"{self.url}/order", params={"product": product}, timeout=10)
         assert page.status_code == 200, page.text[:300]
-        parser = FormFields()
-        parser.feed(page.text)
-        fields = {**parser.fields, **BUYER, "pay_method": PAY_METHODS[method]}
-        window = requests.post(f"{self.url}/_sandbox/kcp/window/authorize", data={**fields, **CHOICES[method]},
-                               headers={"Accept": "application/json"}, timeout=10)
+        fields = {**order_form(page.text, unchecked=("radio", "checkbox")).fields, **BUYER, "pay_method": PAY_METHODS[method]}
+        window = window_authorize(self.url, {**fields, **CHOICES[method]}, timeout=10)
         assert window.status_code == 200, window.text[:300]
         self.window_result = window.json()
         assert self.window_result["res_cd"] == "0000", self.window_result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
-from reference_helpers import FormFields
+from support import order_form
 
 from kcp.codes import RESULT_CODES
 
@@ -49,9 +49,7 @@ def test_code_url_points_at_the_entry(app):
 def test_a_failed_order_links_to_its_code(buyer, live_server):
     # The buyer closes the payment window: KCP's 3001, shown with its explanation and a link.
     page = buyer.get("/order", product="test")
-    parser = FormFields()
-    parser.feed(page.text)
-    fields = {**parser.fields, "res_cd": "3001", "res_msg": "사용자 취소"}
+    fields = {**order_form(page.text, unchecked=("radio", "checkbox")).fields, "res_cd": "3001", "res_msg": "사용자 취소"}
     done = buyer.http.post(f"{live_server.url}/pp_ax_hub", data=fields, allow_redirects=True, timeout=10)
     assert done.status_code == 200
     assert 'href="/kcp/codes#3001"' in done.text

@@ -7,7 +7,7 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-from reference_helpers import csrf_token
+from support import csrf_token
 
 from kcp.errors import KcpValidationError
 from kcp.params import PARAMS, OrderInfo, build_form, describe_params, validate_options

@@ -79,7 +79,7 @@ def test_a_deposit_notification_is_a_step_from_kcp(buyer, live_server):
 
 
 def test_admin_order_page_shows_every_exchange_including_the_inquiry(buyer, live_server):
-    from reference_helpers import csrf_token
+    from support import csrf_token
 
     ordr_idxx = buyer.pay()
     staff = buyer.__class__(live_server.url)  # a separate browser: the staff member's

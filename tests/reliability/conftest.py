@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from support import server_pool
 
 from reliability.harness import LiveShop
 
@@ -13,16 +15,8 @@ from reliability.harness import LiveShop
 @pytest.fixture
 def serve_db(make_app_db: Callable[..., Any]) -> Iterator[Callable[..., LiveShop]]:
     """Start live shops on the parametrised database (overrides as keyword arguments); stopped at the end."""
-    shops: list[LiveShop] = []
-
-    def _serve(**overrides: Any) -> LiveShop:
-        shop = LiveShop(make_app_db, **overrides)
-        shops.append(shop)
-        return shop
-
-    yield _serve
-    for shop in shops:
-        shop.stop()
+    with server_pool(functools.partial(LiveShop, make_app_db)) as start:
+        yield start
 
 
 @pytest.fixture
@@ -34,16 +28,8 @@ def shop_db(serve_db: Callable[..., LiveShop]) -> LiveShop:
 @pytest.fixture
 def serve_sqlite(make_app: Callable[..., Any]) -> Iterator[Callable[..., LiveShop]]:
     """Live shops on SQLite only (tests whose point is not the database)."""
-    shops: list[LiveShop] = []
-
-    def _serve(**overrides: Any) -> LiveShop:
-        shop = LiveShop(make_app, **overrides)
-        shops.append(shop)
-        return shop
-
-    yield _serve
-    for shop in shops:
-        shop.stop()
+    with server_pool(functools.partial(LiveShop, make_app)) as start:
+        yield start
 
 
 @pytest.fixture(scope="module")

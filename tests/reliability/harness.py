@@ -10,20 +10,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
+from support import BUYER, PAY_METHOD, LiveServer, order_form, window_authorize
 
 from kcp.sandbox import engine, ledger
 from kcp.sandbox import notifier as sandbox_notifier
 from shop.extensions import db
 from shop.models import NotificationRecord, Order, Refund
 
-BUYER = {"buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "010-1234-5678"}
-PAY_METHOD = {"card": "100000000000", "bank": "010000000000", "vbank": "001000000000", "mobile": "000010000000"}
 WINDOW_CHOICES = {
     "card": {"sb_card_cd": "CCBC", "sb_quota": "0", "sb_card_no": "4518421234567890"},
     "bank": {"sb_bank_cd": "04"},
@@ -34,49 +31,19 @@ OK_REPLY = '<input type="hidden" name="result" value="0000">'
 FINAL = ("cancelled", "refunded", "auto_cancelled", "failed")
 
 
-class _FormParser(HTMLParser):
-    """Collects name -> value of the inputs inside <form name="order_info">."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inside = False
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "form" and a.get("name") == "order_info":
-            self.inside = True
-        elif tag == "input" and self.inside and a.get("name"):
-            if a.get("type") == "radio" and "checked" not in a:
-                return
-            self.fields[a["name"] or ""] = a.get("value") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self.inside = False
-
-
-class LiveShop:
+class LiveShop(LiveServer):
     """The app on a threaded HTTP server at 127.0.0.1; its KCP client and the sandbox notifier
     go through the socket, as they would reach KCP and KCP would reach the shop."""
 
     def __init__(self, make_app: Callable[..., Any], **overrides: Any) -> None:
-        self._server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self.app = make_app(**{"KCP_API_BASE": f"{self.url}/_sandbox/kcp",
-                               "KCP_SANDBOX_NOTIFY_URL": f"{self.url}/common_return", **overrides})
-        self._server.app = self.app
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="live-shop", daemon=True)
-        self._thread.start()
+        super().__init__(poll_interval=0.05, name="live-shop")
+        self.start(make_app(**{**self.sandbox_config(), **overrides}))
         self.http = requests.Session()
 
     def stop(self) -> None:
         """Shut down, wait for the serving thread and the notifier, release database connections."""
         sandbox_notifier.wait_idle(self.app, 10)
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().stop()
         with self.app.app_context():
             db.engine.dispose()
 
@@ -86,16 +53,13 @@ class LiveShop:
         """GET /order and return the fields of the KCP form order_info."""
         response = (http or self.http).get(f"{self.url}/order", params={"product": product}, timeout=15)
         assert response.status_code == 200, response.text[:300]
-        parser = _FormParser()
-        parser.feed(response.text)
-        return parser.fields
+        return order_form(response.text).fields
 
     def window(self, fields: dict[str, str], method: str = "card", **choice: str) -> dict[str, str]:
         """What the sandbox window hands back when the buyer pays with ``method``."""
         data = {**fields, **BUYER, "pay_method": PAY_METHOD[method], "sb_method": method,
                 **WINDOW_CHOICES[method], **choice}
-        response = requests.post(f"{self.url}/_sandbox/kcp/window/authorize", data=data,
-                                 headers={"Accept": "application/json"}, timeout=15)
+        response = window_authorize(self.url, data, timeout=15)
         assert response.status_code == 200, response.text[:300]
         return response.json()
 

@@ -6,19 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sandbox_helpers import QuickLiveServer, ScriptedReceiver, Window
+from sandbox_helpers import ScriptedReceiver, Window
 
 from kcp.client import KcpClient
 
 
 @pytest.fixture
-def live_server(make_app) -> Iterator[QuickLiveServer]:
-    """As the root fixture (KCP_API_BASE and KCP_SANDBOX_NOTIFY_URL on this server), quicker to stop."""
-    server = QuickLiveServer()
-    app = make_app(KCP_API_BASE=f"{server.url}/_sandbox/kcp", KCP_SANDBOX_NOTIFY_URL=f"{server.url}/common_return")
-    server.start(app)
-    yield server
-    server.stop()
+def live_server_poll_interval() -> float:
+    """The live server checks for shutdown often, so each test's teardown is quick."""
+    return 0.02
 
 
 @pytest.fixture

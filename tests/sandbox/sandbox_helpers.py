@@ -114,32 +114,3 @@ class ScriptedReceiver:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-
-class QuickLiveServer:
-    """The root conftest's LiveServer with a short shutdown poll, so each test's teardown is quick."""
-
-    def __init__(self) -> None:
-        """Bind a threaded server on a free port of 127.0.0.1."""
-        from werkzeug.serving import make_server
-
-        self._server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread: threading.Thread | None = None
-        self.app: Any = None
-
-    def start(self, app: Any) -> QuickLiveServer:
-        """Serve ``app`` until stop()."""
-        self.app = app
-        self._server.app = app
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="live-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)

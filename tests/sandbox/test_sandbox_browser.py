@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask import request
-from sandbox_helpers import QuickLiveServer
+from support import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -85,9 +85,9 @@ BASE_FIELDS = {
 
 
 @pytest.fixture
-def shop(make_app) -> Iterator[QuickLiveServer]:
+def shop(make_app) -> Iterator[LiveServer]:
     """The app with a test-only KCP-style merchant page, on a real HTTP server."""
-    server = QuickLiveServer()
+    server = LiveServer(poll_interval=0.02)
     app = make_app(KCP_API_BASE=f"{server.url}/_sandbox/kcp")
     received: list[dict[str, str]] = []
     app.config["TEST_MERCHANT_FIELDS"] = dict(BASE_FIELDS)
@@ -143,7 +143,7 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def open_window(page: Any, shop: QuickLiveServer, query: str = "") -> Any:
+def open_window(page: Any, shop: LiveServer, query: str = "") -> Any:
     """Load the merchant page, press its pay link; return the window's frame."""
     page.goto(f"{shop.url}/test-merchant{query}")
     page.click("#pay")

@@ -28,9 +28,9 @@ def test_drop_after_processing_over_http_then_settle_by_inquiry(server, window: 
 
 
 def test_delay_after_processing_times_out(make_app, window_factory=None) -> None:
-    from sandbox_helpers import QuickLiveServer
+    from support import LiveServer
 
-    server = QuickLiveServer()
+    server = LiveServer(poll_interval=0.02)
     app = make_app(KCP_API_BASE=f"{server.url}/_sandbox/kcp", KCP_TIMEOUT="0.3")
     server.start(app)
     try:

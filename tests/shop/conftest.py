@@ -9,20 +9,17 @@ result to /pp_ax_hub, as m_Completepayment's ``frm.submit()`` would.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
+from support import BUYER, LiveServer, order_form, window_authorize
+from support import PAY_METHOD as BASE_PAY_METHOD
 
-BUYER = {"buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "010-1234-5678"}
-PAY_METHOD = {"card": "100000000000", "bank": "010000000000", "vbank": "001000000000", "mobile": "000010000000",
-              "all": "111010000000"}
+PAY_METHOD = {**BASE_PAY_METHOD, "all": "111010000000"}
 # What the buyer picks inside the sandbox window, per method.
 WINDOW_CHOICES = {
     "card": {"sb_card_cd": "CCBC", "sb_quota": "0", "sb_card_no": "4518421234567890"},
@@ -30,31 +27,6 @@ WINDOW_CHOICES = {
     "vbank": {"sb_vbank_cd": "04"},
     "mobile": {"sb_commid": "SKT", "sb_mobile_no": "01012345678", "sb_auth_code": "123456"},
 }
-
-
-class _FormParser(HTMLParser):
-    """Collects name -> value of the inputs inside <form name="order_info">."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inside = False
-        self.fields: dict[str, str] = {}
-        self.js_url = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "form" and a.get("name") == "order_info":
-            self.inside = True
-        elif tag == "input" and self.inside and a.get("name"):
-            if a.get("type") == "radio" and "checked" not in a:
-                return
-            self.fields[a["name"] or ""] = a.get("value") or ""
-        elif tag == "script" and a.get("src") and "payplus_web" in (a.get("src") or ""):
-            self.js_url = a["src"] or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self.inside = False
 
 
 @dataclass
@@ -88,8 +60,7 @@ class Checkout:
         """GET /order?product=... and parse the KCP form."""
         response = self.http.get(f"{self.url}/order", params={"product": product, **params}, timeout=10)
         assert response.status_code == 200, response.text[:500]
-        parser = _FormParser()
-        parser.feed(response.text)
+        parser = order_form(response.text)
         return OrderPage(response.text, parser.fields, parser.js_url)
 
     def window(self, page: OrderPage, method: str = "card", *, pay_method: str | None = None,
@@ -97,8 +68,7 @@ class Checkout:
         """What the sandbox window returns when the buyer pays with ``method`` (JSON form)."""
         data = {**page.fields, **BUYER, "pay_method": pay_method or PAY_METHOD[method], "sb_method": method,
                 **WINDOW_CHOICES.get(method, {}), **overrides}
-        response = requests.post(f"{self.url}/_sandbox/kcp/window/authorize", data=data,
-                                 headers={"Accept": "application/json"}, timeout=10)
+        response = window_authorize(self.url, data, timeout=10)
         assert response.status_code == 200, response.text[:500]
         return response.json()
 
@@ -175,53 +145,19 @@ class Checkout:
                            "WHERE o.ordr_idxx = ? AND e.api = 'approve'", (ordr_idxx,))["n"]
 
 
-class Server:
-    """The app on a real threaded HTTP server at 127.0.0.1 (KCP API and notifier over the socket)."""
-
-    def __init__(self, make_app: Callable[..., Any], **overrides: Any) -> None:
-        self._server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self.app = make_app(KCP_API_BASE=f"{self.url}/_sandbox/kcp", KCP_SANDBOX_NOTIFY_URL=f"{self.url}/common_return",
-                            **overrides)
-        self._server.app = self.app
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Shut down and wait for the serving thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture
-def serve(make_app: Callable[..., Any]) -> Iterator[Callable[..., Server]]:
-    """Start live servers with config overrides (e.g. KCP_TIMEOUT=1); all stopped at the end."""
-    servers: list[Server] = []
-
-    def _serve(**overrides: Any) -> Server:
-        server = Server(make_app, **overrides)
-        servers.append(server)
-        return server
-
-    yield _serve
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-def server(serve: Callable[..., Server]) -> Server:
+def server(serve: Callable[..., LiveServer]) -> LiveServer:
     """One live server with the default test configuration."""
     return serve()
 
 
 @pytest.fixture
-def checkout_for() -> Callable[[Server], Checkout]:
+def checkout_for() -> Callable[[LiveServer], Checkout]:
     """Make a buyer's browser for another server."""
     return lambda srv: Checkout(srv.url, srv.app)
 
 
 @pytest.fixture
-def checkout(server: Server) -> Checkout:
+def checkout(server: LiveServer) -> Checkout:
     """A buyer's browser against ``server``."""
     return Checkout(server.url, server.app)
