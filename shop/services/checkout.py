@@ -77,13 +77,13 @@ class IncompleteResult(CheckoutError):
 class AmountMismatch(Exception):
     """The approved amount is not the order's amount (now, under the order's lock)."""
 
-
-class ApprovalConflict(Exception):
-    """The order left 'approving' while its approval was in flight (staff or reconcile settled it)."""
-
     def __init__(self, reason: Reason):
         super().__init__(str(reason))
         self.reason = reason
+
+
+class ApprovalConflict(Exception):
+    """The order left 'approving' while its approval was in flight (staff or reconcile settled it)."""
 
 
 def new_ordr_idxx(now: dt.datetime | None = None) -> str:
