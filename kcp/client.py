@@ -207,18 +207,22 @@ class KcpClient:
             body["card_pwd"] = _digits("card_pwd", card_pwd, lengths=(2,))
         return parse_card_approval(self._post("manual_card", body))
 
-    def cancel(self, tno: str, *, mod_desc: str = "", site_cd: str | None = None) -> CancelResult:
-        """Cancel a whole payment (003, ``mod_type`` STSC), signed ``site_cd^tno^STSC``."""
+    def _cancel_body(self, tno: str, mod_type: str, mod_desc: str, site_cd: str | None) -> dict[str, str]:
+        """The fields every cancel request carries (003), signed ``site_cd^tno^mod_type``."""
         site = site_cd or self.config.site_cd
         tno = _tno(tno)
-        body = {
+        return {
             "site_cd": site,
             "kcp_cert_info": self.signer.cert_info,
-            "kcp_sign_data": self.signer.sign_cancel(site, tno, "STSC"),
+            "kcp_sign_data": self.signer.sign_cancel(site, tno, mod_type),
             "tno": tno,
-            "mod_type": "STSC",
+            "mod_type": mod_type,
             "mod_desc": mod_desc or "",
         }
+
+    def cancel(self, tno: str, *, mod_desc: str = "", site_cd: str | None = None) -> CancelResult:
+        """Cancel a whole payment (003, ``mod_type`` STSC), signed ``site_cd^tno^STSC``."""
+        body = self._cancel_body(tno, "STSC", mod_desc, site_cd)
         return parse_cancel(self._post("cancel", body), mod_type="STSC")
 
     def partial_cancel(self, tno: str, *, mod_mny: int, rem_mny: int, mod_desc: str = "",
@@ -229,18 +233,9 @@ class KcpClient:
         before this refund, as the shop's records say (003's sample: 5000 of 10000). KCP checks
         both against its own ledger; nothing here second-guesses it.
         """
-        site = site_cd or self.config.site_cd
-        tno = _tno(tno)
-        body = {
-            "site_cd": site,
-            "kcp_cert_info": self.signer.cert_info,
-            "kcp_sign_data": self.signer.sign_cancel(site, tno, "STPC"),
-            "tno": tno,
-            "mod_type": "STPC",
-            "mod_mny": _won("mod_mny", mod_mny),
-            "rem_mny": _won("rem_mny", rem_mny, allow_zero=True),
-            "mod_desc": mod_desc or "",
-        }
+        body = self._cancel_body(tno, "STPC", mod_desc, site_cd)
+        body["mod_mny"] = _won("mod_mny", mod_mny)
+        body["rem_mny"] = _won("rem_mny", rem_mny, allow_zero=True)
         return parse_cancel(self._post("partial_cancel", body), mod_type="STPC")
 
     def inquire(self, tno: str, pay_type: str, *, mod_ordr_idxx: str | None = None,
