@@ -1,0 +1,93 @@
+"""shop.services.group.GroupCommit: callers' items committed in batches, each caller its own outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from shop.services.group import GroupCommit
+
+
+def test_one_caller_alone_is_a_batch_of_one() -> None:
+    group: GroupCommit[int, int] = GroupCommit()
+    seen: list[list[int]] = []
+
+    def run(items: Sequence[int]) -> list[int]:
+        seen.append(list(items))
+        return [i * 10 for i in items]
+
+    assert group.submit(3, run) == 30
+    assert group.submit(4, run) == 40
+    assert seen == [[3], [4]]
+
+
+def test_concurrent_callers_share_commits_and_each_gets_its_own_outcome() -> None:
+    """While one batch commits, the others queue up: fewer batches than callers, no item lost or repeated."""
+    group: GroupCommit[int, int] = GroupCommit(max_batch=8)
+    batches: list[list[int]] = []
+    lock = threading.Lock()
+
+    def run(items: Sequence[int]) -> list[int | BaseException]:
+        time.sleep(0.005)  # the commit (fsync) the others queue behind
+        with lock:
+            batches.append(list(items))
+        return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
+
+    results: dict[int, object] = {}
+
+    def caller(i: int) -> None:
+        try:
+            results[i] = group.submit(i, run)
+        except ValueError as exc:
+            results[i] = str(exc)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {i: (f"odd {i}" if i % 2 else i * 10) for i in range(40)}
+    assert sorted(i for batch in batches for i in batch) == list(range(40))
+    assert len(batches) < 40 and max(len(b) for b in batches) <= 8
+    assert (group.batches, group.items) == (len(batches), 40)
+
+
+def test_a_failing_batch_fails_every_caller_in_it_and_the_queue_goes_on() -> None:
+    group: GroupCommit[int, int] = GroupCommit()
+    started = threading.Event()
+    release = threading.Event()
+
+    def broken(items: Sequence[int]) -> list[int]:
+        started.set()
+        release.wait(5)
+        raise RuntimeError("database gone")
+
+    errors: list[str] = []
+
+    def caller(i: int) -> None:
+        try:
+            group.submit(i, broken)
+        except RuntimeError as exc:
+            errors.append(f"{i}: {exc}")
+
+    first = threading.Thread(target=caller, args=(0,))
+    first.start()
+    started.wait(5)
+    others = [threading.Thread(target=caller, args=(i,)) for i in (1, 2)]
+    for t in others:
+        t.start()
+    time.sleep(0.05)  # 1 and 2 are queued behind the failing batch
+    release.set()
+    for t in [first, *others]:
+        t.join(5)
+    assert sorted(errors) == ["0: database gone", "1: database gone", "2: database gone"]
+    assert group.submit(7, lambda items: [i + 1 for i in items]) == 8
+
+
+def test_a_batch_returning_the_wrong_number_of_outcomes_is_an_error_for_its_callers() -> None:
+    group: GroupCommit[int, int] = GroupCommit()
+    with pytest.raises(RuntimeError, match="1 items"):
+        group.submit(1, lambda items: [])
