@@ -198,9 +198,10 @@ def init_app(app: Flask) -> None:
 
     from shop import models  # noqa: F401  (tables must be known before create_all)
     from shop.runtime import get_kcp
-    from shop.services import exchanges
+    from shop.services import exchanges, notifications
     from shop.views import register_template_helpers
 
+    notifications.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
     _register_error_pages(app)

@@ -12,8 +12,9 @@ Two helpers every service uses live here:
   for it (woken in turn, instead of polling in SQLite's busy handler).
 
   Lock order: the order row first, then the rows that belong to it (payment, refunds,
-  notifications, history, exchanges). No transaction ever locks two orders, so two transactions
-  cannot wait for each other in a cycle.
+  notifications, history, exchanges). A transaction locks one order, except a batch of
+  notifications (shop.services.notifications), which locks all of its orders in ONE statement,
+  in id order, before anything else; so two transactions cannot wait for each other in a cycle.
 
 * ``transition`` moves an order along the table in shop/states.py and writes the StateChange
   row in the same transaction; a move not in the table raises TransitionError. Its cause is
@@ -154,4 +155,9 @@ def transition(order: Order, target: OrderStatus, *, cause: str | Reason, actor:
     order.status_reason, order.status_reason_params = text, stored
     db.session.add(StateChange(order=order, from_status=current, to_status=str(target), cause=text,
                                cause_params=stored, actor=actor))
-    log.info("order %s: %s -> %s (%s, by %s)", order.ordr_idxx, current, target, cause, actor)
+    log_transition(order.ordr_idxx, current, target, cause, actor)
+
+
+def log_transition(ordr_idxx: str, current: str, target: OrderStatus, cause: Reason, actor: str) -> None:
+    """The log line of every order move (``transition``, and the notification batch's Core path)."""
+    log.info("order %s: %s -> %s (%s, by %s)", ordr_idxx, current, target, cause, actor)

@@ -1,9 +1,19 @@
-"""KCP notifications (common_return): store each one, keyed by noti_id, then apply it to its order.
+"""KCP notifications (common_return): store each one, keyed by noti_id, and apply it to its order.
 
-Storing comes first and decides the reply: once the row is committed KCP gets ``0000`` (also for
-a duplicate noti_id, which changes nothing); if it cannot be stored KCP gets another value and
-retries (up to 10 times in 24 hours, 004 section 6). The delivery-log row of a stored or duplicate
-POST (``NotificationDelivery``, what staff see) is written in that same transaction: one commit.
+Storing decides the reply (the route contract): once the notification's row is committed KCP gets
+``0000`` (also for a duplicate noti_id, which changes nothing); if it cannot be stored KCP gets
+another value and retries (up to 10 times in 24 hours, 004 section 6). The notification is
+applied to its order, and its delivery-log row (``NotificationDelivery``, what staff see) written,
+in that same transaction: answered 0000 means stored, applied and logged, all or nothing.
+
+Notifications arriving together in one process are committed together (``GroupCommit``,
+shop/services/group.py): the caller at the front of the queue stores every queued notification
+in one transaction and each caller is answered once it is committed. This path is written with
+SQLAlchemy Core statements, each table's rows in one statement per batch: it is the shop's
+hottest write and on SQLite it holds the database's single write lock (the ORM's unit of work
+doubled that time; see README, Performance). What applying means is one pure function,
+``decide``, shared with the ORM path that applies notifications deferred during an approval
+(``apply``).
 
 Applying (under the order's lock, see shop.services):
 
@@ -16,32 +26,44 @@ Applying (under the order's lock, see shop.services):
   applied and is flagged for staff.
 * While the order is still pending/approving (the approval and its notification racing), the
   notification is stored as ``deferred``; the approval's own recording transaction applies it.
-* Another tx_cd is stored as ``unknown``; a notification for no order of ours as ``unmatched``.
+* Another tx_cd is stored as ``unknown``; a notification for no order of ours as ``unmatched``;
+  one for another site_cd is flagged.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import Row, select
+from flask import Flask, current_app
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kcp.masking import mask_payload
-from kcp.notify import FIELDS, parse_notification
+from kcp.notify import FIELDS, Notification, parse_notification
 from shop.extensions import db
 from shop.messages import KCP_NOTIFICATION, N_, Reason
-from shop.models import NotificationDelivery, NotificationRecord, Order, utcnow
+from shop.models import NotificationDelivery, NotificationRecord, Order, StateChange, utcnow
 from shop.runtime import get_kcp
-from shop.services import begin_immediate, lock_order_by_ordr_idxx, transition
-from shop.states import OrderStatus
+from shop.services import WRITE_QUEUE_KEY, begin_immediate, log_transition, transition
+from shop.services.group import GroupCommit
+from shop.states import OrderStatus, TransitionError, can_move
 
 log = logging.getLogger("shop.notifications")
 
 KCP = KCP_NOTIFICATION
 # Record statuses.
 APPLIED, DEFERRED, FLAGGED, UNMATCHED, UNKNOWN = "applied", "deferred", "flagged", "unmatched", "unknown"
+
+# app.extensions key of the app's GroupCommit (made by init_app, one per process).
+GROUP_KEY = "shop_notification_group"
+
+
+def init_app(app: Flask) -> None:
+    """Give ``app`` its queue of notifications waiting to be committed."""
+    app.extensions[GROUP_KEY] = GroupCommit(max_batch=int(app.config.get("NOTIFY_MAX_BATCH", 64)))
 
 
 # A refused body is kept for staff, but only KCP's own fields and only so much of each.
@@ -58,77 +80,297 @@ class Received:
     duplicate: bool
 
 
-def delivery_row(form: Mapping[str, str], *, sender_ip: str, outcome: str, status: int, reason: str | Reason = "",
-                 record_id: int | None = None) -> NotificationDelivery:
+def delivery_values(form: Mapping[str, str], *, sender_ip: str, outcome: str, status: int,
+                    reason: str | Reason = "", record_id: int | None = None) -> dict[str, Any]:
     """The delivery-log row of one POST to /common_return (only 004's fields, masked and cut short)."""
     fields = {name: form.get(name, "")[:MAX_FIELD_CHARS] for name in FIELDS if name in form}
     text, params = (reason if isinstance(reason, Reason) else Reason.free(reason)).stored()
-    return NotificationDelivery(
-        sender_ip=sender_ip[:45], noti_id=fields.get("noti_id", "")[:40], tno=fields.get("tno", "")[:40],
-        ordr_no=fields.get("ordr_no", "")[:40], outcome=outcome, reason=text[:500], reason_params=params,
-        reply="0000" if status == 200 else "9999", http_status=status, record_id=record_id,
-        fields=mask_payload(fields))
+    return {"received_at": utcnow(), "sender_ip": sender_ip[:45], "noti_id": fields.get("noti_id", "")[:40],
+            "tno": fields.get("tno", "")[:40], "ordr_no": fields.get("ordr_no", "")[:40], "outcome": outcome,
+            "reason": text[:500], "reason_params": params, "reply": "0000" if status == 200 else "9999",
+            "http_status": status, "record_id": record_id, "fields": mask_payload(fields)}
+
+
+def delivery_row(form: Mapping[str, str], **kwargs: Any) -> NotificationDelivery:
+    """``delivery_values`` as an ORM object (a refused POST, logged in a transaction of its own)."""
+    return NotificationDelivery(**delivery_values(form, **kwargs))
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One parsed POST waiting to be stored: the notification, its form (004's fields only), the sender."""
+
+    note: Notification
+    form: Mapping[str, str]
+    sender_ip: str
+
+
+# --- what applying means (pure) ----------------------------------------------------------------------
+
+
+class OrderView(Protocol):
+    """What applying a notification reads of its order (an ORM Order or an OrderFacts)."""
+
+    ordr_idxx: str
+    status: str
+    amount: int
+    paid_amount: int
+    refunded_amount: int
+    pay_method: str | None
+    tno: str | None
+
+
+class NotificationView(Protocol):
+    """What applying reads of a notification (a NotificationRecord or a parsed kcp.notify.Notification)."""
+
+    noti_id: str
+    tno: str
+    ordr_no: str
+    tx_cd: str
+    kind: str
+    ipgm_mnyx: int | None
+
+
+@dataclass
+class Decision:
+    """What one notification does: its record's status and note, the money, the order's move."""
+
+    status: str
+    note: Reason | None = None
+    paid_delta: int = 0                  # added to the order's paid_amount
+    move: OrderStatus | None = None      # the order's new status, if it changes
+    cause: Reason | None = None          # why (the StateChange row)
+
+
+def decide(order: OrderView | None, n: NotificationView) -> Decision:
+    """Apply ``n`` to ``order`` on paper (no database; a flag is logged): what a notification does."""
+    if order is None:
+        return Decision(UNMATCHED, Reason(N_("no order %(ordr_no)s"), ordr_no=n.ordr_no))
+    if n.kind == "unknown":
+        return Decision(UNKNOWN, Reason(N_("tx_cd %(tx_cd)s is not handled; stored only"), tx_cd=n.tx_cd))
+    if order.status in (OrderStatus.PENDING, OrderStatus.APPROVING):
+        return Decision(DEFERRED, Reason(N_("order still being approved; applied when the approval is recorded")))
+    if order.tno and n.tno and n.tno != order.tno:
+        return _flagged(order, n, Reason(N_("tno %(tno)s is not the order's tno %(order_tno)s"),
+                                         tno=n.tno, order_tno=order.tno))
+    amount = n.ipgm_mnyx or 0
+    if n.kind == "deposit":  # TX00: money arrived in the virtual account
+        if order.status != OrderStatus.AWAITING_DEPOSIT or order.pay_method != "vbank":
+            return _flagged(order, n, Reason(N_("deposit of %(amount)s for an order in state %(status)s; not applied"),
+                                             amount=amount, status=str(order.status)))
+        if amount != order.amount:
+            # The money is real and KCP settles it as deposited: keep it, but never show the order as paid in full.
+            return _flagged(order, n, Reason(N_("deposit of %(amount)s differs from the order amount %(order_amount)s"),
+                                             amount=amount, order_amount=order.amount), paid_delta=amount)
+        return Decision(APPLIED, paid_delta=amount, move=OrderStatus.PAID,
+                        cause=Reason(N_("deposit of %(amount)s received (noti_id %(noti_id)s)"),
+                                     amount=amount, noti_id=n.noti_id))
+    # TX00 with op_cd 13: the bank reversed a deposit.
+    reversible = (order.pay_method == "vbank" and order.refunded_amount == 0 and order.paid_amount > 0
+                  and amount == order.paid_amount
+                  and order.status in (OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION))
+    if not reversible:
+        return _flagged(order, n, Reason(N_("deposit reversal of %(amount)s with no matching deposit (state %(status)s, "
+                                            "deposited %(paid)s); not applied"),
+                                         amount=amount, status=str(order.status), paid=order.paid_amount))
+    if order.status == OrderStatus.NEEDS_ATTENTION:
+        # The money is gone either way, but whatever flagged the order still needs staff: keep the flag.
+        return Decision(APPLIED, Reason(N_("deposit reversed; the order stays flagged for staff")), paid_delta=-amount)
+    return Decision(APPLIED, paid_delta=-amount, move=OrderStatus.AWAITING_DEPOSIT,
+                    cause=Reason(N_("deposit of %(amount)s reversed by the bank (op_cd 13, noti_id %(noti_id)s)"),
+                                 amount=amount, noti_id=n.noti_id))
+
+
+def _flagged(order: OrderView, n: NotificationView, why: Reason, paid_delta: int = 0) -> Decision:
+    """Keep the notification unapplied and put the order in front of staff."""
+    log.warning("order %s: notification %s flagged: %s", order.ordr_idxx, n.noti_id, why)
+    if order.status == OrderStatus.NEEDS_ATTENTION:
+        return Decision(FLAGGED, why, paid_delta=paid_delta)
+    return Decision(FLAGGED, why, paid_delta=paid_delta, move=OrderStatus.NEEDS_ATTENTION,
+                    cause=Reason(N_("notification %(noti_id)s: %(why)s"), noti_id=n.noti_id, why=why))
+
+
+# --- storing (the common_return path) -----------------------------------------------------------------
 
 
 def receive(form: Mapping[str, str], *, sender_ip: str) -> Received:
-    """Parse, store and apply one notification and log its delivery, in ONE transaction.
+    """Parse, store and apply one notification and log its delivery; return once it is committed.
 
-    Raises KcpNotificationError when malformed and SQLAlchemyError when it cannot be stored (the
-    caller then logs the refused delivery in a transaction of its own and answers non-0000).
+    Raises KcpNotificationError when malformed (before anything is written) and SQLAlchemyError
+    when it cannot be stored (the caller then logs the refused delivery in a transaction of its own
+    and answers non-0000). A caller already holding a write transaction (none in the shop; a guard
+    against a self-deadlock) is not queued behind the other writers.
     """
     note = parse_notification(form)
-    # One transaction from here to the commit: it holds the order's lock (None: no such order; the
-    # transaction is still open, on SQLite with the write lock).
-    order = lock_order_by_ordr_idxx(note.ordr_no or "")
+    item = Incoming(note, {name: str(form.get(name, "")) for name in FIELDS if name in form}, sender_ip)
+    group: GroupCommit[Incoming, Received] | None = current_app.extensions.get(GROUP_KEY)
+    if group is None or WRITE_QUEUE_KEY in db.session.info:
+        outcome = receive_batch([item])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+    return group.submit(item, receive_batch)
 
-    existing = _by_noti_id(note.noti_id)
-    if existing is not None:
-        return _duplicate(form, sender_ip, note.noti_id, existing)
 
-    record = NotificationRecord(
-        noti_id=note.noti_id, site_cd=note.site_cd or "", tno=note.tno or "", ordr_no=note.ordr_no or "",
-        tx_cd=note.tx_cd or "", tx_tm=note.tx_tm or "", op_cd=note.op_cd or "", kind=note.kind,
-        ipgm_name=note.ipgm_name or "", ipgm_mnyx=note.ipgm_mnyx, totl_mnyx=note.totl_mnyx,
-        ipgm_time=note.ipgm_time or "", bank_code=note.bank_code or "", account=note.account or "",
-        remitter=note.remitter or "", cash_a_no=note.cash_a_no or "", sender_ip=sender_ip,
-        raw=dict(note.raw), status=UNMATCHED)
-    db.session.add(record)
-    if note.site_cd and note.site_cd != get_kcp().config.site_cd:
-        record.status = FLAGGED
-        _note(record, Reason(N_("site_cd %(site_cd)s is not this shop's; not applied"), site_cd=note.site_cd))
-        record.order = order
-    else:
-        apply(order, record)
+def receive_batch(items: Sequence[Incoming]) -> list[Received | BaseException]:
+    """Store and apply ``items`` (in arrival order) in one transaction; one outcome per item.
+
+    If that transaction fails, every item is tried again alone, so that one bad notification (or a
+    PostgreSQL unique-key race) costs the others nothing; an item that fails alone gets its
+    exception back, to be answered non-0000 (KCP retries it).
+    """
     try:
-        db.session.flush()  # the record's id, for its delivery row
-        received = Received(record.id, record.noti_id, record.status, duplicate=False)
-        db.session.add(delivery_row(form, sender_ip=sender_ip, outcome="stored", status=200, record_id=record.id))
-        db.session.commit()
-    except IntegrityError:
-        # Another request stored the same noti_id in between (possible on PostgreSQL for a
-        # notification of no order, which takes no order lock): a duplicate.
+        return _store(items)
+    except Exception as exc:  # noqa: BLE001 - any failure: roll back, then each item on its own
         db.session.rollback()
-        begin_immediate()
-        existing = _by_noti_id(note.noti_id)
-        if existing is None:
-            raise
-        return _duplicate(form, sender_ip, note.noti_id, existing)
-    return received
+        if len(items) == 1:
+            if isinstance(exc, IntegrityError):
+                # Another process stored the same noti_id after our duplicate check: once more finds it.
+                try:
+                    return _store(items)
+                except Exception as again:  # noqa: BLE001 - handed to the item's caller, who answers non-0000
+                    db.session.rollback()
+                    return [again]
+            return [exc]
+        log.warning("common_return: a batch of %d notifications failed (%s); storing them one by one",
+                    len(items), type(exc).__name__)
+        return [receive_batch([item])[0] for item in items]
 
 
-def _duplicate(form: Mapping[str, str], sender_ip: str, noti_id: str, existing: Row[tuple[int, str]]) -> Received:
-    """A noti_id already stored: change nothing, log the delivery in the open transaction, commit."""
-    record_id, status = existing
-    db.session.add(delivery_row(form, sender_ip=sender_ip, outcome="duplicate", status=200, record_id=record_id,
-                                reason=Reason(N_("noti_id already stored; nothing changed"))))
+@dataclass
+class OrderFacts:
+    """An order's row as read under its lock by ``_store``, changed as its notifications are applied."""
+
+    id: int
+    ordr_idxx: str
+    status: str
+    amount: int
+    paid_amount: int
+    refunded_amount: int
+    pay_method: str | None
+    tno: str | None
+    status_reason: str
+    status_reason_params: Any
+    changed: bool = False
+
+
+_O, _R, _D, _S = (Order.__table__, NotificationRecord.__table__, NotificationDelivery.__table__,
+                  StateChange.__table__)
+_ORDER_COLUMNS = [getattr(_O.c, name) for name in ("id", "ordr_idxx", "status", "amount", "paid_amount",
+                                                    "refunded_amount", "pay_method", "tno", "status_reason",
+                                                    "status_reason_params")]
+# Built once (a statement built per call costs its construction and cache key every time).
+# The batch's orders (locked) and, joined, their notifications already stored with the batch's noti_ids.
+_SELECT_ORDERS = (select(*_ORDER_COLUMNS, _R.c.id.label("r_id"), _R.c.noti_id.label("r_noti_id"),
+                         _R.c.status.label("r_status"))
+                  .select_from(_O.outerjoin(_R, (_R.c.order_id == _O.c.id)
+                                            & _R.c.noti_id.in_(bindparam("ids", expanding=True))))
+                  .where(_O.c.ordr_idxx.in_(bindparam("numbers", expanding=True)))
+                  .order_by(_O.c.id).with_for_update(of=_O))
+_SELECT_STORED = select(_R.c.id, _R.c.noti_id, _R.c.status).where(_R.c.noti_id.in_(bindparam("ids", expanding=True)))
+_INSERT_RECORDS = insert(_R).returning(_R.c.id, sort_by_parameter_order=True)
+_INSERT_CHANGES, _INSERT_DELIVERIES = insert(_S), insert(_D)
+_UPDATE_ORDER = (update(_O).where(_O.c.id == bindparam("o_id"))
+                 .values(status=bindparam("o_status"), paid_amount=bindparam("o_paid"),
+                         status_reason=bindparam("o_reason"), status_reason_params=bindparam("o_params"),
+                         updated_at=bindparam("o_updated")))
+
+
+def _store(items: Sequence[Incoming]) -> list[Received | BaseException]:
+    """The transaction of ``receive_batch``: lock the orders, skip duplicates, store, apply, log, commit."""
+    # From here to the commit: one transaction holding the orders' locks (on SQLite, the write lock),
+    # taken in ONE statement in id order (no cycle with any other transaction, see shop.services).
+    # The same statement finds which of the batch's noti_ids are stored for those orders already;
+    # those of notifications for no order of ours are looked up apart. A noti_id stored by someone
+    # else under another order is still never stored twice: the unique key on noti_id fails this
+    # transaction, and receive_batch tries again.
+    begin_immediate()
+    conn = db.session.connection()
+    noti_ids = sorted({i.note.noti_id for i in items})
+    numbers = sorted({i.note.ordr_no for i in items if i.note.ordr_no})
+    orders: dict[str, OrderFacts] = {}
+    stored: dict[str, tuple[int, str]] = {}
+    for row in conn.execute(_SELECT_ORDERS, {"numbers": numbers, "ids": noti_ids}) if numbers else ():
+        if row.ordr_idxx not in orders:
+            orders[row.ordr_idxx] = OrderFacts(**{c.name: row._mapping[c.name] for c in _ORDER_COLUMNS})
+        if row.r_id is not None:
+            stored[row.r_noti_id] = (row.r_id, row.r_status)
+    orphans = sorted({i.note.noti_id for i in items if (i.note.ordr_no or "") not in orders})
+    if orphans:
+        stored.update(_stored(orphans))
+    site_cd = get_kcp().config.site_cd
+    now = utcnow()
+    records: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    first: set[str] = set()  # the noti_ids this batch stores
+    for item in items:
+        note = item.note
+        if note.noti_id in stored or note.noti_id in first:
+            continue
+        first.add(note.noti_id)
+        order = orders.get(note.ordr_no or "")
+        if note.site_cd and note.site_cd != site_cd:
+            decision = Decision(FLAGGED, Reason(N_("site_cd %(site_cd)s is not this shop's; not applied"),
+                                                site_cd=note.site_cd))
+        else:
+            decision = decide(order, note)
+        if order is not None:
+            order.paid_amount += decision.paid_delta
+            order.changed = order.changed or decision.paid_delta != 0
+            if decision.move is not None:
+                changes.append(_move(order, decision.move, decision.cause or Reason.free("")))
+        text, params = decision.note.stored() if decision.note is not None else ("", None)
+        records.append({
+            "noti_id": note.noti_id, "order_id": order.id if order is not None else None,
+            "site_cd": note.site_cd or "", "tno": note.tno or "", "ordr_no": note.ordr_no or "",
+            "tx_cd": note.tx_cd or "", "tx_tm": note.tx_tm or "", "op_cd": note.op_cd or "", "kind": note.kind,
+            "ipgm_name": note.ipgm_name or "", "ipgm_mnyx": note.ipgm_mnyx, "totl_mnyx": note.totl_mnyx,
+            "ipgm_time": note.ipgm_time or "", "bank_code": note.bank_code or "", "account": note.account or "",
+            "remitter": note.remitter or "", "cash_a_no": note.cash_a_no or "", "sender_ip": item.sender_ip,
+            "raw": dict(note.raw), "status": decision.status, "note": text, "note_params": params,
+            "received_at": now, "applied_at": now if decision.status == APPLIED else None})
+    if records:
+        ids = conn.execute(_INSERT_RECORDS, records).scalars().all()
+        for record, record_id in zip(records, ids, strict=True):
+            stored[record["noti_id"]] = (record_id, record["status"])
+    updates = [{"o_id": o.id, "o_status": o.status, "o_paid": o.paid_amount, "o_reason": o.status_reason,
+                "o_params": o.status_reason_params, "o_updated": now} for o in orders.values() if o.changed]
+    if updates:
+        conn.execute(_UPDATE_ORDER, updates)
+    if changes:
+        conn.execute(_INSERT_CHANGES, changes)
+    out: list[Received | BaseException] = []
+    deliveries = []
+    for item in items:
+        noti_id = item.note.noti_id
+        record_id, status = stored[noti_id]
+        duplicate = noti_id not in first
+        first.discard(noti_id)
+        out.append(Received(record_id, noti_id, status, duplicate))
+        deliveries.append(delivery_values(
+            item.form, sender_ip=item.sender_ip, outcome="duplicate" if duplicate else "stored", status=200,
+            record_id=record_id, reason=Reason(N_("noti_id already stored; nothing changed")) if duplicate else ""))
+    conn.execute(_INSERT_DELIVERIES, deliveries)
     db.session.commit()
-    return Received(record_id, noti_id, status, duplicate=True)
+    return out
 
 
-def _by_noti_id(noti_id: str) -> Row[tuple[int, str]] | None:
-    """(id, status) of the stored notification with this noti_id, if any."""
-    return db.session.execute(select(NotificationRecord.id, NotificationRecord.status)
-                              .where(NotificationRecord.noti_id == noti_id)).first()
+def _stored(noti_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """noti_id -> (record id, status) of those already stored."""
+    return {row.noti_id: (row.id, row.status)
+            for row in db.session.connection().execute(_SELECT_STORED, {"ids": noti_ids})}
+
+
+def _move(order: OrderFacts, target: OrderStatus, cause: Reason) -> dict[str, Any]:
+    """``transition`` for an OrderFacts: check the move, change the copy, the StateChange row to insert."""
+    current = order.status
+    if not can_move(current, target):
+        raise TransitionError(current, target)
+    text, params = cause.stored()
+    order.status, order.status_reason, order.status_reason_params, order.changed = str(target), text, params, True
+    log_transition(order.ordr_idxx, current, target, cause, KCP)
+    return {"order_id": order.id, "from_status": current, "to_status": str(target), "cause": text,
+            "cause_params": params, "actor": KCP, "created_at": utcnow()}
 
 
 def _note(record: NotificationRecord, note: Reason) -> None:
@@ -136,82 +378,20 @@ def _note(record: NotificationRecord, note: Reason) -> None:
     record.note, record.note_params = note.stored()
 
 
-def _flag(order: Order, record: NotificationRecord, why: Reason) -> None:
-    """Keep the notification unapplied and put the order in front of staff."""
-    record.status = FLAGGED
-    _note(record, why)
-    log.warning("order %s: notification %s flagged: %s", order.ordr_idxx, record.noti_id, why)
-    if order.status != OrderStatus.NEEDS_ATTENTION:
-        transition(order, OrderStatus.NEEDS_ATTENTION, actor=KCP,
-                   cause=Reason(N_("notification %(noti_id)s: %(why)s"), noti_id=record.noti_id, why=why))
-
-
 def apply(order: Order | None, record: NotificationRecord) -> None:
-    """Apply a stored notification to its (locked) order; the caller commits."""
+    """Apply a stored notification to its (locked) ORM order, as ``decide`` says; the caller commits."""
+    decision = decide(order, record)
+    record.status = decision.status
+    if decision.note is not None:
+        _note(record, decision.note)
     if order is None:
-        record.status = UNMATCHED
-        _note(record, Reason(N_("no order %(ordr_no)s"), ordr_no=record.ordr_no))
         return
     record.order = order
-    if record.kind == "unknown":
-        record.status = UNKNOWN
-        _note(record, Reason(N_("tx_cd %(tx_cd)s is not handled; stored only"), tx_cd=record.tx_cd))
-        return
-    if order.status in (OrderStatus.PENDING, OrderStatus.APPROVING):
-        record.status = DEFERRED
-        _note(record, Reason(N_("order still being approved; applied when the approval is recorded")))
-        return
-    if order.tno and record.tno and record.tno != order.tno:
-        _flag(order, record, Reason(N_("tno %(tno)s is not the order's tno %(order_tno)s"),
-                                    tno=record.tno, order_tno=order.tno))
-        return
-    if record.kind == "deposit":
-        _apply_deposit(order, record)
-    else:
-        _apply_deposit_cancel(order, record)
-    if record.status == APPLIED:
+    order.paid_amount += decision.paid_delta
+    if decision.move is not None:
+        transition(order, decision.move, actor=KCP, cause=decision.cause or Reason.free(""))
+    if decision.status == APPLIED:
         record.applied_at = utcnow()
-
-
-def _apply_deposit(order: Order, record: NotificationRecord) -> None:
-    """TX00: money arrived in the virtual account."""
-    amount = record.ipgm_mnyx or 0
-    if order.status != OrderStatus.AWAITING_DEPOSIT or order.pay_method != "vbank":
-        _flag(order, record, Reason(N_("deposit of %(amount)s for an order in state %(status)s; not applied"),
-                                    amount=amount, status=str(order.status)))
-        return
-    order.paid_amount += amount
-    if amount == order.amount:
-        record.status = APPLIED
-        transition(order, OrderStatus.PAID, actor=KCP,
-                   cause=Reason(N_("deposit of %(amount)s received (noti_id %(noti_id)s)"),
-                                amount=amount, noti_id=record.noti_id))
-    else:
-        # The money is real and KCP settles it as deposited: keep it, but never show the order as paid in full.
-        _flag(order, record, Reason(N_("deposit of %(amount)s differs from the order amount %(order_amount)s"),
-                                    amount=amount, order_amount=order.amount))
-
-
-def _apply_deposit_cancel(order: Order, record: NotificationRecord) -> None:
-    """TX00 with op_cd 13: the bank reversed a deposit."""
-    amount = record.ipgm_mnyx or 0
-    reversible = (order.pay_method == "vbank" and order.refunded_amount == 0 and order.paid_amount > 0
-                  and amount == order.paid_amount
-                  and order.status in (OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION))
-    if not reversible:
-        _flag(order, record, Reason(N_("deposit reversal of %(amount)s with no matching deposit (state %(status)s, "
-                                       "deposited %(paid)s); not applied"),
-                                    amount=amount, status=str(order.status), paid=order.paid_amount))
-        return
-    order.paid_amount -= amount
-    record.status = APPLIED
-    if order.status == OrderStatus.NEEDS_ATTENTION:
-        # The money is gone either way, but whatever flagged the order still needs staff: keep the flag.
-        _note(record, Reason(N_("deposit reversed; the order stays flagged for staff")))
-        return
-    transition(order, OrderStatus.AWAITING_DEPOSIT, actor=KCP,
-               cause=Reason(N_("deposit of %(amount)s reversed by the bank (op_cd 13, noti_id %(noti_id)s)"),
-                            amount=amount, noti_id=record.noti_id))
 
 
 def apply_deferred(order: Order) -> None:

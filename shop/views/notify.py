@@ -44,7 +44,7 @@ def _log_refused(sender: str, outcome: str, status: int, reason: str | Reason) -
 
 @bp.post("/common_return")
 def common_return() -> Response:
-    """Check the sender, store the notification, apply it, answer KCP."""
+    """Check the sender, store the notification (and see it applied, shop.services.notifications), answer KCP."""
     sender = request.remote_addr or ""
     if not sender_allowed(sender, get_kcp().config.notify_ips):
         log.warning("common_return from %s refused: not in KCP_NOTIFY_IPS", sender)
@@ -61,6 +61,6 @@ def common_return() -> Response:
         log.exception("common_return: could not store the notification; KCP will retry")
         _log_refused(sender, "store_failed", 500, type(exc).__name__)
         return _answer(False, 500)
-    log.info("common_return noti_id %s: %s%s", received.noti_id, received.status,
-             " (duplicate)" if received.duplicate else "")
+    log.info("common_return noti_id %s: %s", received.noti_id,
+             "duplicate, nothing changed" if received.duplicate else "stored")
     return _answer(True)

@@ -1,0 +1,127 @@
+"""Notifications stored in batches (shop.services.notifications.receive_batch), on SQLite and PostgreSQL.
+
+One transaction for many notifications must give each exactly the outcome it would have had alone,
+in arrival order: new, duplicate within the batch, already stored, for no order, for another order
+in the same batch, a deposit and its reversal one after the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from kcp.notify import parse_notification
+from shop.extensions import db
+from shop.models import NotificationDelivery, NotificationRecord, Order, StateChange
+from shop.services import notifications
+from shop.states import OrderStatus
+
+
+def _orders(count: int) -> list[Order]:
+    orders = [Order(ordr_idxx=f"BATCH{i:04d}", product_id="tea", good_name="tea", amount=1004, pay_method="vbank",
+                    status=OrderStatus.AWAITING_DEPOSIT, tno=f"2026112300{i:04d}") for i in range(count)]
+    db.session.add_all(orders)
+    db.session.commit()
+    return orders
+
+
+def _form(order_no: str, tno: str, noti_id: str, amount: int = 1004, op_cd: str = "50") -> dict[str, str]:
+    return {"site_cd": "T0000", "tno": tno, "ordr_no": order_no, "tx_cd": "TX00", "tx_tm": "20261123010101",
+            "noti_id": noti_id, "op_cd": op_cd, "ipgm_name": "홍길동", "ipgm_mnyx": str(amount),
+            "totl_mnyx": str(amount), "ipgm_time": "20261123010101", "bank_code": "04", "account": "12345678901234",
+            "remitter": "홍길동"}
+
+
+def _item(form: dict[str, str]) -> notifications.Incoming:
+    return notifications.Incoming(parse_notification(form), form, "127.0.0.1")
+
+
+def test_a_mixed_batch_gives_each_notification_its_own_outcome(make_app_db: Callable[..., Any]) -> None:
+    app = make_app_db()
+    with app.test_request_context():
+        a, b = _orders(2)
+        # stored earlier, alone
+        assert notifications.receive_batch([_item(_form(b.ordr_idxx, b.tno, "N-B-1"))])[0].status == "applied"
+        batch = [
+            _item(_form(a.ordr_idxx, a.tno, "N-A-1")),                 # deposit: paid
+            _item(_form(a.ordr_idxx, a.tno, "N-A-1")),                 # the same again, in the same batch
+            _item(_form(b.ordr_idxx, b.tno, "N-B-1")),                 # stored before this batch
+            _item(_form("NO-SUCH-ORDER", "20261123999999", "N-X-1")),  # for no order of ours
+            _item(_form(a.ordr_idxx, a.tno, "N-A-2", op_cd="13")),     # the bank reverses N-A-1
+            _item(_form(b.ordr_idxx, b.tno, "N-B-2", amount=500)),     # a second deposit on a paid order
+        ]
+        out = notifications.receive_batch(batch)
+        assert [(r.noti_id, r.status, r.duplicate) for r in out] == [
+            ("N-A-1", "applied", False), ("N-A-1", "applied", True), ("N-B-1", "applied", True),
+            ("N-X-1", "unmatched", False), ("N-A-2", "applied", False), ("N-B-2", "flagged", False)]
+        assert out[0].record_id == out[1].record_id
+        db.session.expire_all()
+        a, b = db.session.get(Order, a.id), db.session.get(Order, b.id)
+        assert (a.status, a.paid_amount) == ("awaiting_deposit", 0)
+        assert (b.status, b.paid_amount) == ("needs_attention", 1004)
+        moves = db.session.execute(select(StateChange.order_id, StateChange.from_status, StateChange.to_status)
+                                   .order_by(StateChange.id)).all()
+        assert [(m.from_status, m.to_status) for m in moves if m.order_id == a.id] == [
+            ("awaiting_deposit", "paid"), ("paid", "awaiting_deposit")]
+        assert db.session.scalar(select(func.count()).select_from(NotificationRecord)) == 5
+        outcomes = db.session.execute(select(NotificationDelivery.noti_id, NotificationDelivery.outcome)
+                                      .order_by(NotificationDelivery.id)).all()
+        assert [tuple(o) for o in outcomes][1:] == [
+            ("N-A-1", "stored"), ("N-A-1", "duplicate"), ("N-B-1", "duplicate"), ("N-X-1", "stored"),
+            ("N-A-2", "stored"), ("N-B-2", "stored")]
+
+
+def test_one_notification_that_cannot_be_applied_costs_the_rest_of_its_batch_nothing(
+        make_app_db: Callable[..., Any], monkeypatch: Any) -> None:
+    app = make_app_db()
+    with app.test_request_context():
+        a, b, c = _orders(3)
+        real = notifications.decide
+
+        def broken_for_b(order: Any, n: Any) -> notifications.Decision:
+            if n.ordr_no == b.ordr_idxx:
+                raise RuntimeError("a bug in applying")
+            return real(order, n)
+
+        monkeypatch.setattr(notifications, "decide", broken_for_b)
+        out = notifications.receive_batch([_item(_form(o.ordr_idxx, o.tno, f"N-{o.ordr_idxx}")) for o in (a, b, c)])
+        assert isinstance(out[1], RuntimeError)
+        assert [getattr(r, "status", None) for r in out] == ["applied", None, "applied"]
+        db.session.expire_all()
+        assert [db.session.get(Order, o.id).status for o in (a, b, c)] == ["paid", "awaiting_deposit", "paid"]
+        stored = db.session.scalars(select(NotificationRecord.noti_id).order_by(NotificationRecord.noti_id)).all()
+        assert stored == [f"N-{a.ordr_idxx}", f"N-{c.ordr_idxx}"]
+
+
+def test_concurrent_posts_are_committed_together_and_each_answered(make_app_db: Callable[..., Any]) -> None:
+    """Through the real entry point from many threads: fewer commits than notifications, none lost or doubled."""
+    app = make_app_db()
+    with app.app_context():
+        orders = [(o.ordr_idxx, o.tno) for o in _orders(40)]
+    group = app.extensions[notifications.GROUP_KEY]
+    answers: dict[str, str] = {}
+    start = threading.Barrier(20)
+
+    def post(part: list[tuple[str, str]]) -> None:
+        start.wait(10)
+        for ordr_idxx, tno in part:
+            with app.test_request_context():
+                for noti_id in (f"N-{ordr_idxx}", f"N-{ordr_idxx}"):  # each one sent twice
+                    received = notifications.receive(_form(ordr_idxx, tno, noti_id), sender_ip="127.0.0.1")
+                    answers[f"{noti_id}/{received.duplicate}"] = received.status
+
+    threads = [threading.Thread(target=post, args=(orders[i::20],)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(answers) == 80 and set(answers.values()) == {"applied"}
+    assert group.items == 80 and group.batches < 80
+    with app.app_context():
+        paid = db.session.execute(select(Order.status, Order.paid_amount)).all()
+        assert [tuple(p) for p in paid] == [("paid", 1004)] * 40
+        assert db.session.scalar(select(func.count()).select_from(NotificationRecord)) == 40
+        assert db.session.scalar(select(func.count()).select_from(StateChange)) == 40
