@@ -4,9 +4,12 @@ The pattern of LevelDB's write queue. Each caller appends its item to a queue an
 caller at the front is the leader: it takes up to ``max_batch`` queued items (its own first),
 runs them through ``run_batch`` in ONE database transaction outside the queue's mutex, hands each
 waiting caller its own outcome, and wakes the next caller in line, which leads the next batch.
-Nothing waits on a timer: a batch is whatever queued up while the previous one was committing, so
-one caller alone goes straight through (a batch of one), and under load one commit (one fsync, one
-trip through the database write lock) serves many callers.
+A batch is whatever queued up while the previous one was committing, so one caller alone goes
+straight through (a batch of one), and under load one commit (one fsync, one trip through the
+database write lock, one set of round trips) serves many callers. Only when the previous batch
+had company does a new leader first wait ``gather`` seconds (a fraction of a millisecond) for
+callers still on their way, the idea of PostgreSQL's ``commit_delay``/``commit_siblings``: a
+lone caller never waits.
 
 Every caller still gets its answer only after the transaction holding its item is committed, so
 "answered" keeps meaning "durable". ``run_batch`` must return one outcome per item, a result or
@@ -44,9 +47,10 @@ class _Waiter(Generic[Item, Out]):
 class GroupCommit(Generic[Item, Out]):
     """A queue of callers whose items are committed in batches by the caller at the front."""
 
-    def __init__(self, max_batch: int = 64):
-        """At most ``max_batch`` items per transaction (bounds the leader's own wait)."""
-        self.max_batch = max_batch
+    def __init__(self, max_batch: int = 64, gather: float = 0.0):
+        """At most ``max_batch`` items per transaction; ``gather`` seconds of waiting for company under load."""
+        self.max_batch, self.gather = max_batch, gather
+        self._last_batch = 1
         self._mutex = threading.Lock()
         self._queue: deque[_Waiter[Item, Out]] = deque()
         self.batches = 0  # counters, read by tests and the benchmark
@@ -60,7 +64,10 @@ class GroupCommit(Generic[Item, Out]):
             while not me.done and self._queue[0] is not me:
                 me.wake.wait()
             if not me.done:
+                if self.gather > 0 and self._last_batch > 1 and len(self._queue) < self.max_batch:
+                    me.wake.wait(self.gather)  # releases the mutex: callers on their way join the queue
                 batch = [self._queue[i] for i in range(min(self.max_batch, len(self._queue)))]
+                self._last_batch = len(batch)
         if not me.done:
             self._lead(batch, run_batch)
         if me.error is not None:

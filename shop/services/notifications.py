@@ -63,7 +63,8 @@ GROUP_KEY = "shop_notification_group"
 
 def init_app(app: Flask) -> None:
     """Give ``app`` its queue of notifications waiting to be committed."""
-    app.extensions[GROUP_KEY] = GroupCommit(max_batch=int(app.config.get("NOTIFY_MAX_BATCH", 64)))
+    app.extensions[GROUP_KEY] = GroupCommit(max_batch=int(app.config.get("NOTIFY_MAX_BATCH", 64)),
+                                            gather=float(app.config.get("NOTIFY_GATHER_MS", 0.3)) / 1000)
 
 
 # A refused body is kept for staff, but only KCP's own fields and only so much of each.

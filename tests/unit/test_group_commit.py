@@ -91,3 +91,45 @@ def test_a_batch_returning_the_wrong_number_of_outcomes_is_an_error_for_its_call
     group: GroupCommit[int, int] = GroupCommit()
     with pytest.raises(RuntimeError, match="1 items"):
         group.submit(1, lambda items: [])
+
+
+def test_under_load_a_leader_waits_briefly_for_callers_on_their_way() -> None:
+    """gather: after a batch with company, the next leader waits for a late caller and takes it along."""
+    group: GroupCommit[int, int] = GroupCommit(gather=0.2)
+    batches: list[list[int]] = []
+    first_running = threading.Event()
+    release = threading.Event()
+
+    def run(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        if items[0] == 0:
+            first_running.set()
+            release.wait(5)
+        return list(items)
+
+    def call(i: int) -> None:
+        group.submit(i, run)
+
+    t0 = threading.Thread(target=call, args=(0,))
+    t0.start()
+    first_running.wait(5)
+    pair = [threading.Thread(target=call, args=(i,)) for i in (1, 2)]
+    for t in pair:
+        t.start()
+    time.sleep(0.05)
+    release.set()  # batch [1, 2] has company: the leader of the next batch will gather
+    for t in [t0, *pair]:
+        t.join(5)
+    assert batches == [[0], [1, 2]]
+    t3 = threading.Thread(target=call, args=(3,))
+    t3.start()
+    time.sleep(0.05)  # 4 arrives while 3 is gathering
+    call(4)
+    t3.join(5)
+    assert batches[2:] == [[3, 4]]
+    started = time.perf_counter()
+    call(5)  # the previous batch had company too: 5 waits its 0.2 s, then goes alone
+    assert batches[3:] == [[5]] and time.perf_counter() - started >= 0.15
+    started = time.perf_counter()
+    call(6)  # alone after a lone batch: no wait
+    assert batches[4:] == [[6]] and time.perf_counter() - started < 0.1
