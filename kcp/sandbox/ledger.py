@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     created_at TEXT NOT NULL,
     finished_at TEXT
 );
+CREATE INDEX IF NOT EXISTS ix_notifications_noti_id ON notifications (noti_id);
 CREATE TABLE IF NOT EXISTS notification_tries (
     id INTEGER PRIMARY KEY,
     notification_id INTEGER NOT NULL REFERENCES notifications (id),

@@ -14,8 +14,10 @@ synchronously and prints each try; tests wait with ``wait_idle(app, timeout)``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -63,9 +65,14 @@ def reply_accepted(body: str) -> bool:
     return False
 
 
+# The last 8 digits count up from a random start: unique within a process (random digits collided
+# at ~1,000 notifications a second); _store also checks the ledger, across processes.
+_noti_serial = itertools.count(secrets.randbelow(10**8))
+
+
 def new_noti_id() -> str:
-    """A fresh 20-digit noti_id like 004's example 08060404000000000004."""
-    return ledger.now_kst().strftime("%y%m%d%H%M%S") + ledger.digits(8)
+    """A fresh 20-digit noti_id like 004's example 08060404000000000004 (time + serial)."""
+    return ledger.now_kst().strftime("%y%m%d%H%M%S") + f"{next(_noti_serial) % 10**8:08d}"
 
 
 def build_form(tx: dict[str, Any], *, op_cd: str, amount: int, remitter: str = "") -> dict[str, str]:
@@ -85,6 +92,9 @@ def build_form(tx: dict[str, Any], *, op_cd: str, amount: int, remitter: str = "
 def _store(app: Flask, form: dict[str, str], *, resend_of: int | None = None) -> int:
     """Store a notification to deliver; returns its id."""
     with ledger.write(app) as conn:
+        while resend_of is None and conn.execute("SELECT 1 FROM notifications WHERE noti_id = ?",
+                                                 (form["noti_id"],)).fetchone():
+            form["noti_id"] = new_noti_id()  # taken by another process's notification: a new one
         cur = conn.execute(
             "INSERT INTO notifications (noti_id, tno, ordr_no, op_cd, target, form_json, state, resend_of, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",

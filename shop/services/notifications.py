@@ -226,9 +226,10 @@ def receive_batch(items: Sequence[Incoming]) -> list[Received | BaseException]:
         db.session.rollback()
         if len(items) == 1:
             if isinstance(exc, IntegrityError):
-                # Another process stored the same noti_id after our duplicate check: once more finds it.
+                # The noti_id is stored already where the batch's check did not look (under another
+                # order, or by another process after our check): once more, looking everywhere.
                 try:
-                    return _store(items)
+                    return _store(items, look_everywhere=True)
                 except Exception as again:  # noqa: BLE001 - handed to the item's caller, who answers non-0000
                     db.session.rollback()
                     return [again]
@@ -277,7 +278,7 @@ _UPDATE_ORDER = (update(_O).where(_O.c.id == bindparam("o_id"))
                          updated_at=bindparam("o_updated")))
 
 
-def _store(items: Sequence[Incoming]) -> list[Received | BaseException]:
+def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[Received | BaseException]:
     """The transaction of ``receive_batch``: lock the orders, skip duplicates, store, apply, log, commit."""
     # From here to the commit: one transaction holding the orders' locks (on SQLite, the write lock),
     # taken in ONE statement in id order (no cycle with any other transaction, see shop.services).
@@ -296,9 +297,10 @@ def _store(items: Sequence[Incoming]) -> list[Received | BaseException]:
             orders[row.ordr_idxx] = OrderFacts(**{c.name: row._mapping[c.name] for c in _ORDER_COLUMNS})
         if row.r_id is not None:
             stored[row.r_noti_id] = (row.r_id, row.r_status)
-    orphans = sorted({i.note.noti_id for i in items if (i.note.ordr_no or "") not in orders})
-    if orphans:
-        stored.update(_stored(orphans))
+    elsewhere = sorted({i.note.noti_id for i in items
+                        if (look_everywhere and i.note.noti_id not in stored) or (i.note.ordr_no or "") not in orders})
+    if elsewhere:
+        stored.update(_stored(elsewhere))
     site_cd = get_kcp().config.site_cd
     now = utcnow()
     records: list[dict[str, Any]] = []

@@ -125,3 +125,24 @@ def test_concurrent_posts_are_committed_together_and_each_answered(make_app_db: 
         assert [tuple(p) for p in paid] == [("paid", 1004)] * 40
         assert db.session.scalar(select(func.count()).select_from(NotificationRecord)) == 40
         assert db.session.scalar(select(func.count()).select_from(StateChange)) == 40
+
+
+def test_a_noti_id_stored_for_another_order_is_a_duplicate_not_a_refusal(make_app_db: Callable[..., Any]) -> None:
+    """The batch's duplicate check looks at the batch's orders; a noti_id stored under another order
+    still answers 0000 (KCP would otherwise retry it ten times) and changes nothing."""
+    app = make_app_db()
+    with app.test_request_context():
+        a, b = _orders(2)
+        first = notifications.receive_batch([_item(_form(a.ordr_idxx, a.tno, "N-SAME"))])[0]
+        again = notifications.receive_batch([_item(_form(b.ordr_idxx, b.tno, "N-SAME"))])[0]
+        assert (again.record_id, again.status, again.duplicate) == (first.record_id, "applied", True)
+        db.session.expire_all()
+        assert db.session.get(Order, b.id).status == "awaiting_deposit"
+        assert db.session.scalar(select(func.count()).select_from(NotificationRecord)) == 1
+
+
+def test_the_sandbox_never_reuses_a_noti_id() -> None:
+    from kcp.sandbox import notifier
+
+    ids = [notifier.new_noti_id() for _ in range(20000)]
+    assert len(set(ids)) == len(ids) and all(len(i) == 20 and i.isdigit() for i in ids)
