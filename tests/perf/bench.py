@@ -8,12 +8,15 @@ For each database: requests/s and p50/p99 latency of the catalog, the order page
 clients, each as a ratio to a bare Flask route returning a constant under the same gunicorn
 settings (the ceiling of this machine); the shop's own time inside /pp_ax_hub (the whole request in
 the worker minus the KCP call); the peak RSS of the worker processes; and a check that every notification was
-applied exactly once. Not part of the pytest run (it prints figures; it does not time-assert).
+applied exactly once. The load generator (Python ``requests``) shares the two cores with the server,
+so the bare route and /common_return at 8 clients are also run with a lighter one (``http.client``):
+the ratio depends on it. Not part of the pytest run (it prints figures; it does not time-assert).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import secrets
@@ -31,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from flask import Flask
@@ -43,6 +47,7 @@ from kcp.signing import generate_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = (1, 8, 32)
+LIGHT_CLIENTS = 8  # the concurrency also run with the light load generator (bare route and /common_return)
 WORKERS, THREADS = 2, 48  # threads >= 2 x 32 clients: each approval holds one thread while its sandbox call needs another
 BUYER = {"buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "010-1234-5678"}
 CARD = {"pay_method": "100000000000", "sb_method": "card", "sb_card_cd": "CCBC", "sb_quota": "0"}
@@ -69,6 +74,7 @@ class Result:
     wall: float
     shop_ms: list[float]
     ratio: float = float("nan")
+    client: str = "requests"  # the load generator: "requests" (the default) or "http.client" (light)
 
     @property
     def rps(self) -> float:
@@ -123,6 +129,59 @@ def load(name: str, clients: int, jobs: list[Callable[[requests.Session], reques
     for t in threads:
         t.join()
     return Result(name, clients, latencies, errors, time.perf_counter() - started, shop_ms)
+
+
+def light_load(name: str, clients: int, url: str, jobs: list[tuple[str, str, str | None]], ok_text: str) -> Result:
+    """Like ``load`` with a lighter load generator: one ``http.client`` keep-alive connection per client.
+
+    ``requests`` costs ~0.8 ms of CPU per request on this machine, on the same two cores as the
+    server; ``http.client`` ~0.1 ms. Both are run so that the ratio's dependence on the load
+    generator is visible. ``jobs`` are (method, path, form body); success is status 200 and
+    ``ok_text`` in the body.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    lock = threading.Lock()
+    queue = iter(jobs)
+    latencies: list[float] = []
+    errors = 0
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def worker() -> None:
+        """Take jobs until none is left, on one connection."""
+        nonlocal errors
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            while True:
+                with lock:
+                    job = next(queue, None)
+                if job is None:
+                    return
+                method, path, body = job
+                started = time.perf_counter()
+                try:
+                    conn.request(method, path, body=body, headers=headers if body is not None else {})
+                    response = conn.getresponse()
+                    good = response.status == 200 and ok_text in response.read().decode("utf-8", "replace")
+                except (OSError, http.client.HTTPException):
+                    good = False
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    if good:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Result(name, clients, latencies, errors, time.perf_counter() - started, [], client="http.client")
 
 
 # --- the server ------------------------------------------------------------------------------------
@@ -234,7 +293,8 @@ def in_parallel(count: int, make: Callable[[], Any], threads: int = 8) -> list[A
 # --- one database ----------------------------------------------------------------------------------------
 
 
-def run_database(label: str, database_url: str, work: Path, sizes: dict[str, int], bare: dict[int, Result]) -> dict[str, Any]:
+def run_database(label: str, database_url: str, work: Path, sizes: dict[str, int],
+                 bare: dict[tuple[str, int], Result]) -> dict[str, Any]:
     """Serve the shop on ``database_url`` and measure every scenario."""
     instance = work / f"instance-{label}"
     instance.mkdir()
@@ -270,23 +330,35 @@ def run_database(label: str, database_url: str, work: Path, sizes: dict[str, int
             # start-up weighs the same on both sides of the ratio
             accounts = in_parallel(sizes["notify"] * (1 if c == 1 else 2), lambda: approved_vbank(url))
             orders = [f["ordr_idxx"] for f in accounts]
-            forms = []
-            for ordr_idxx in orders:
-                tx = sandbox_engine.find_vbank(ledger_app, ordr_idxx)
-                tx = sandbox_engine.record_deposit(ledger_app, tx["tno"], tx["amount"])
-                forms.append(sandbox_notifier.build_form(tx, op_cd="50", amount=tx["deposited"]))
+            forms = [deposit_form(ledger_app, ordr_idxx) for ordr_idxx in orders]
             sends = forms + forms[::4]
             jobs = [(lambda h, f=f: h.post(f"{url}/common_return", data=f, timeout=60)) for f in sends]
             out["results"].append(load("/common_return", c, jobs,
                                        lambda r: r.status_code == 200 and 'name="result" value="0000"' in r.text))
             out["notifications"] += check_notifications(database_url, orders, c)
+            if c == LIGHT_CLIENTS:
+                # the same with the light load generator (fresh virtual accounts)
+                accounts = in_parallel(sizes["notify"] * 2, lambda: approved_vbank(url))
+                orders = [f["ordr_idxx"] for f in accounts]
+                bodies = [urlencode(deposit_form(ledger_app, ordr_idxx)) for ordr_idxx in orders]
+                light = [("POST", "/common_return", body) for body in bodies + bodies[::4]]
+                out["results"].append(light_load("/common_return", c, url, light, 'name="result" value="0000"'))
+                out["notifications"] += check_notifications(database_url, orders, c, "http.client")
         out["rss_mb"] = worker_peak_rss_mb(proc.pid)
     for r in out["results"]:
-        r.ratio = r.rps / bare[r.clients].rps if bare[r.clients].rps else float("nan")
+        ceiling = bare[(r.client, r.clients)].rps
+        r.ratio = r.rps / ceiling if ceiling else float("nan")
     return out
 
 
-def check_notifications(database_url: str, orders: list[str], clients: int) -> str:
+def deposit_form(ledger_app: Flask, ordr_idxx: str) -> dict[str, str]:
+    """The sandbox records a deposit into the order's virtual account; the notification KCP would post."""
+    tx = sandbox_engine.find_vbank(ledger_app, ordr_idxx)
+    tx = sandbox_engine.record_deposit(ledger_app, tx["tno"], tx["amount"])
+    return sandbox_notifier.build_form(tx, op_cd="50", amount=tx["deposited"])
+
+
+def check_notifications(database_url: str, orders: list[str], clients: int, client: str = "requests") -> str:
     """Every order paid exactly once: one applied notification, paid_amount = amount (no loss, no double)."""
     engine = create_engine(database_url)
     with engine.connect() as conn:
@@ -298,7 +370,8 @@ def check_notifications(database_url: str, orders: list[str], clients: int) -> s
                                    {"o": ordr_idxx}).scalar_one()
             bad += not (status == "paid" and paid == amount and applied == 1)
     engine.dispose()
-    return f"  {clients:>2} clients: {len(orders)} deposits (+{len(orders[::4])} duplicates): {bad} lost or doubled\n"
+    return (f"  {clients:>2} clients ({client}): {len(orders)} deposits (+{len(orders[::4])} duplicates): "
+            f"{bad} lost or doubled\n")
 
 
 @contextmanager
@@ -329,15 +402,19 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU(s), {model}"
 
 
-def report(label: str, out: dict[str, Any], bare: dict[int, Result]) -> str:
-    """The figures of one database as a Markdown table."""
+def report(label: str, out: dict[str, Any], bare: dict[tuple[str, int], Result]) -> str:
+    """The figures of one database as a Markdown table (the load generator in brackets when not requests)."""
     lines = [f"### {label}", "", "| scenario | clients | req/s | p50 ms | p99 ms | vs bare route | errors |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for c in CONCURRENCY:
-        b = bare[c]
-        lines.append(f"| bare Flask route | {c} | {b.rps:.0f} | {b.pct(50):.1f} | {b.pct(99):.1f} | 100% | {b.errors} |")
-    for r in sorted(out["results"], key=lambda r: (r.name, r.clients)):
-        lines.append(f"| {r.name} | {r.clients} | {r.rps:.0f} | {r.pct(50):.1f} | {r.pct(99):.1f} | {r.ratio:.0%} | {r.errors} |")
+
+    def name(r: Result) -> str:
+        return r.name if r.client == "requests" else f"{r.name} ({r.client})"
+
+    for b in sorted(bare.values(), key=lambda b: (b.client != "requests", b.clients)):
+        lines.append(f"| {name(b)} | {b.clients} | {b.rps:.0f} | {b.pct(50):.1f} | {b.pct(99):.1f} | 100% | {b.errors} |")
+    for r in sorted(out["results"], key=lambda r: (r.name, r.client != "requests", r.clients)):
+        lines.append(f"| {name(r)} | {r.clients} | {r.rps:.0f} | {r.pct(50):.1f} | {r.pct(99):.1f} | {r.ratio:.0%} "
+                     f"| {r.errors} |")
     lines += ["", "Shop's own time in /pp_ax_hub (the whole request in the worker minus the KCP call; at 8 and 32 "
               "clients it includes waiting for the CPU and the database lock):", ""]
     for r in sorted((r for r in out["results"] if r.name == "/pp_ax_hub"), key=lambda r: r.clients):
@@ -363,12 +440,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with gunicorn("tests.perf.bare:bare", env) as (url, _proc):
-            bare = {}
+            bare: dict[tuple[str, int], Result] = {}
             for c in CONCURRENCY:
                 # At least as many requests as any scenario sends at this concurrency, so that thread
                 # start-up and connection set-up weigh no more in the ceiling than in what it divides.
                 n = sizes["bare"] * max(1, c // 4) if c > 1 else sizes["bare"]
-                bare[c] = load("bare", c, [lambda h: h.get(f"{url}/bare", timeout=60)] * n, lambda r: r.status_code == 200)
+                bare[("requests", c)] = load("bare Flask route", c, [lambda h: h.get(f"{url}/bare", timeout=60)] * n,
+                                             lambda r: r.status_code == 200)
+            n = sizes["bare"] * max(1, LIGHT_CLIENTS // 4)
+            bare[("http.client", LIGHT_CLIENTS)] = light_load("bare Flask route", LIGHT_CLIENTS, url,
+                                                              [("GET", "/bare", None)] * n, "ok")
         print(f"# KCP shop benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}, {machine()}")
         print(f"gunicorn -k gthread -w {WORKERS} --threads {THREADS}, loopback, sandbox over HTTP; "
               f"Python {sys.version.split()[0]}\n")
