@@ -63,8 +63,16 @@ GROUP_KEY = "shop_notification_group"
 
 def init_app(app: Flask) -> None:
     """Give ``app`` its queue of notifications waiting to be committed."""
-    app.extensions[GROUP_KEY] = GroupCommit(max_batch=int(app.config.get("NOTIFY_MAX_BATCH", 64)),
-                                            gather=float(app.config.get("NOTIFY_GATHER_MS", 0.3)) / 1000)
+    try:
+        max_batch = int(app.config.get("NOTIFY_MAX_BATCH", 64))
+        gather_ms = float(app.config.get("NOTIFY_GATHER_MS", 0.3))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"NOTIFY_MAX_BATCH must be a whole number and NOTIFY_GATHER_MS a number of "
+                         f"milliseconds (instance/config.py): {exc}") from exc
+    if max_batch < 1 or not 0 <= gather_ms <= 100:
+        raise ValueError("NOTIFY_MAX_BATCH must be at least 1 and NOTIFY_GATHER_MS between 0 and 100 "
+                         f"(instance/config.py); got {max_batch} and {gather_ms}")
+    app.extensions[GROUP_KEY] = GroupCommit(max_batch=max_batch, gather=gather_ms / 1000)
 
 
 # A refused body is kept for staff, but only KCP's own fields and only so much of each.

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from kcp.notify import parse_notification
@@ -146,3 +147,13 @@ def test_the_sandbox_never_reuses_a_noti_id() -> None:
 
     ids = [notifier.new_noti_id() for _ in range(20000)]
     assert len(set(ids)) == len(ids) and all(len(i) == 20 and i.isdigit() for i in ids)
+
+
+def test_batch_settings_are_checked_at_startup(make_app: Callable[..., Any]) -> None:
+    with pytest.raises(ValueError, match="NOTIFY_GATHER_MS"):
+        make_app(NOTIFY_GATHER_MS="soon")
+    with pytest.raises(ValueError, match="at least 1"):
+        make_app(NOTIFY_MAX_BATCH=0)
+    app = make_app(NOTIFY_GATHER_MS=0, NOTIFY_MAX_BATCH=8)
+    group = app.extensions[notifications.GROUP_KEY]
+    assert (group.max_batch, group.gather) == (8, 0.0)
