@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args(argv)
     sizes = ({"page": 40, "pay": 20, "notify": 80, "bare": 100} if args.quick
-             else {"page": 200, "pay": 60, "notify": 480, "bare": 600})
+             else {"page": 200, "pay": 150, "notify": 480, "bare": 600})
     work = Path(tempfile.mkdtemp(prefix="kcp-bench-"))
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
