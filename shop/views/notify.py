@@ -56,7 +56,7 @@ def common_return() -> Response:
         log.warning("common_return from %s refused: malformed (%s)", sender, exc)
         _log_refused(sender, "malformed", 400, str(exc))
         return _answer(False, 400)
-    except SQLAlchemyError as exc:
+    except Exception as exc:  # noqa: BLE001 - the database, or a bug in applying: logged, shown to staff, retried by KCP
         db.session.rollback()
         log.exception("common_return: could not store the notification; KCP will retry")
         _log_refused(sender, "store_failed", 500, type(exc).__name__)

@@ -157,3 +157,25 @@ def test_batch_settings_are_checked_at_startup(make_app: Callable[..., Any]) -> 
     app = make_app(NOTIFY_GATHER_MS=0, NOTIFY_MAX_BATCH=8)
     group = app.extensions[notifications.GROUP_KEY]
     assert (group.max_batch, group.gather) == (8, 0.0)
+
+
+def test_a_notification_that_cannot_be_applied_is_refused_and_logged_for_staff(
+        make_app: Callable[..., Any], monkeypatch: Any) -> None:
+    """Not only a database error: any failure storing it answers non-0000 (KCP retries) and leaves a delivery row."""
+    app = make_app()
+    with app.app_context():
+        (order,) = _orders(1)
+        form = _form(order.ordr_idxx, order.tno, "N-BUG")
+
+    def broken(order: Any, n: Any) -> notifications.Decision:
+        raise RuntimeError("a bug in applying")
+
+    monkeypatch.setattr(notifications, "decide", broken)
+    response = app.test_client().post("/common_return", data=form, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert response.status_code == 500 and 'name="result" value="9999"' in response.get_data(as_text=True)
+    with app.app_context():
+        rows = db.session.execute(select(NotificationDelivery.outcome, NotificationDelivery.reason,
+                                         NotificationDelivery.noti_id)).all()
+        assert [tuple(r) for r in rows] == [("store_failed", "RuntimeError", "N-BUG")]
+        assert db.session.scalar(select(func.count()).select_from(NotificationRecord)) == 0
+        assert db.session.get(Order, order.id).status == "awaiting_deposit"
