@@ -11,7 +11,8 @@ shop/services/group.py): the caller at the front of the queue stores every queue
 in one transaction and each caller is answered once it is committed. This path is written with
 SQLAlchemy Core statements, each table's rows in one statement per batch: it is the shop's
 hottest write and on SQLite it holds the database's single write lock (the ORM's unit of work
-doubled that time; see README, Performance). What applying means is one pure function,
+doubled that time; see README, Performance). On PostgreSQL the batch's writes and its COMMIT
+travel to the server together (``_pipeline``). What applying means is one pure function,
 ``decide``, shared with the ORM path that applies notifications deferred during an approval
 (``apply``).
 
@@ -33,13 +34,14 @@ Applying (under the order's lock, see shop.services):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kcp.masking import mask_payload
 from kcp.notify import FIELDS, Notification, parse_notification
@@ -57,12 +59,13 @@ KCP = KCP_NOTIFICATION
 # Record statuses.
 APPLIED, DEFERRED, FLAGGED, UNMATCHED, UNKNOWN = "applied", "deferred", "flagged", "unmatched", "unknown"
 
-# app.extensions key of the app's GroupCommit (made by init_app, one per process).
+# app.extensions keys: the app's GroupCommit (made by init_app, one per process) and NOTIFY_PIPELINE.
 GROUP_KEY = "shop_notification_group"
+PIPELINE_KEY = "shop_notification_pipeline"
 
 
 def init_app(app: Flask) -> None:
-    """Give ``app`` its queue of notifications waiting to be committed."""
+    """Give ``app`` its queue of notifications waiting to be committed (settings checked here, once)."""
     try:
         max_batch = int(app.config.get("NOTIFY_MAX_BATCH", 64))
         gather_ms = float(app.config.get("NOTIFY_GATHER_MS", 0.3))
@@ -72,7 +75,11 @@ def init_app(app: Flask) -> None:
     if max_batch < 1 or not 0 <= gather_ms <= 100:
         raise ValueError("NOTIFY_MAX_BATCH must be at least 1 and NOTIFY_GATHER_MS between 0 and 100 "
                          f"(instance/config.py); got {max_batch} and {gather_ms}")
+    pipeline = app.config.get("NOTIFY_PIPELINE", True)
+    if not isinstance(pipeline, bool):
+        raise ValueError(f"NOTIFY_PIPELINE must be True or False (instance/config.py); got {pipeline!r}")
     app.extensions[GROUP_KEY] = GroupCommit(max_batch=max_batch, gather=gather_ms / 1000)
+    app.extensions[PIPELINE_KEY] = pipeline
 
 
 # A refused body is kept for staff, but only KCP's own fields and only so much of each.
@@ -81,23 +88,26 @@ MAX_FIELD_CHARS = 64
 
 @dataclass
 class Received:
-    """What happened to one POST: the stored record (id, noti_id, status) and whether it was a duplicate."""
+    """What happened to one POST: its noti_id, its stored record's status, whether it was a duplicate."""
 
-    record_id: int
     noti_id: str
     status: str
     duplicate: bool
 
 
 def delivery_values(form: Mapping[str, str], *, sender_ip: str, outcome: str, status: int,
-                    reason: str | Reason = "", record_id: int | None = None) -> dict[str, Any]:
-    """The delivery-log row of one POST to /common_return (only 004's fields, masked and cut short)."""
+                    reason: str | Reason = "") -> dict[str, Any]:
+    """The delivery-log row of one POST to /common_return (only 004's fields, masked and cut short).
+
+    Its ``record_id`` (the stored notification it delivered) is left to the caller: none for a
+    refused POST, and the batch's INSERT finds it by noti_id (``_INSERT_DELIVERIES``).
+    """
     fields = {name: form.get(name, "")[:MAX_FIELD_CHARS] for name in FIELDS if name in form}
     text, params = (reason if isinstance(reason, Reason) else Reason.free(reason)).stored()
     return {"received_at": utcnow(), "sender_ip": sender_ip[:45], "noti_id": fields.get("noti_id", "")[:40],
             "tno": fields.get("tno", "")[:40], "ordr_no": fields.get("ordr_no", "")[:40], "outcome": outcome,
             "reason": text[:500], "reason_params": params, "reply": "0000" if status == 200 else "9999",
-            "http_status": status, "record_id": record_id, "fields": mask_payload(fields)}
+            "http_status": status, "fields": mask_payload(fields)}
 
 
 def delivery_row(form: Mapping[str, str], **kwargs: Any) -> NotificationDelivery:
@@ -271,15 +281,18 @@ _ORDER_COLUMNS = [getattr(_O.c, name) for name in ("id", "ordr_idxx", "status", 
                                                     "status_reason_params")]
 # Built once (a statement built per call costs its construction and cache key every time).
 # The batch's orders (locked) and, joined, their notifications already stored with the batch's noti_ids.
-_SELECT_ORDERS = (select(*_ORDER_COLUMNS, _R.c.id.label("r_id"), _R.c.noti_id.label("r_noti_id"),
-                         _R.c.status.label("r_status"))
+_SELECT_ORDERS = (select(*_ORDER_COLUMNS, _R.c.noti_id.label("r_noti_id"), _R.c.status.label("r_status"))
                   .select_from(_O.outerjoin(_R, (_R.c.order_id == _O.c.id)
                                             & _R.c.noti_id.in_(bindparam("ids", expanding=True))))
                   .where(_O.c.ordr_idxx.in_(bindparam("numbers", expanding=True)))
                   .order_by(_O.c.id).with_for_update(of=_O))
-_SELECT_STORED = select(_R.c.id, _R.c.noti_id, _R.c.status).where(_R.c.noti_id.in_(bindparam("ids", expanding=True)))
-_INSERT_RECORDS = insert(_R).returning(_R.c.id, sort_by_parameter_order=True)
-_INSERT_CHANGES, _INSERT_DELIVERIES = insert(_S), insert(_D)
+_SELECT_STORED = select(_R.c.noti_id, _R.c.status).where(_R.c.noti_id.in_(bindparam("ids", expanding=True)))
+# The writes return nothing (``inline``: no RETURNING of new ids), so that they can all be sent
+# before any answer comes back (``_pipeline``). A delivery row finds its record by noti_id, which
+# is unique: the record this batch inserted a statement earlier, or the one stored before it.
+_INSERT_RECORDS, _INSERT_CHANGES = insert(_R).inline(), insert(_S).inline()
+_INSERT_DELIVERIES = insert(_D).inline().values(
+    record_id=select(_R.c.id).where(_R.c.noti_id == bindparam("record_noti_id")).scalar_subquery())
 _UPDATE_ORDER = (update(_O).where(_O.c.id == bindparam("o_id"))
                  .values(status=bindparam("o_status"), paid_amount=bindparam("o_paid"),
                          status_reason=bindparam("o_reason"), status_reason_params=bindparam("o_params"),
@@ -299,12 +312,12 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
     noti_ids = sorted({i.note.noti_id for i in items})
     numbers = sorted({i.note.ordr_no for i in items if i.note.ordr_no})
     orders: dict[str, OrderFacts] = {}
-    stored: dict[str, tuple[int, str]] = {}
+    stored: dict[str, str] = {}  # noti_id -> its record's status, for those stored before this batch
     for row in conn.execute(_SELECT_ORDERS, {"numbers": numbers, "ids": noti_ids}) if numbers else ():
         if row.ordr_idxx not in orders:
             orders[row.ordr_idxx] = OrderFacts(**{c.name: row._mapping[c.name] for c in _ORDER_COLUMNS})
-        if row.r_id is not None:
-            stored[row.r_noti_id] = (row.r_id, row.r_status)
+        if row.r_noti_id is not None:
+            stored[row.r_noti_id] = row.r_status
     elsewhere = sorted({i.note.noti_id for i in items
                         if (look_everywhere and i.note.noti_id not in stored) or (i.note.ordr_no or "") not in orders})
     if elsewhere:
@@ -313,18 +326,18 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
     now = utcnow()
     records: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
-    first: set[str] = set()  # the noti_ids this batch stores
+    statuses: dict[str, str] = {}  # noti_id -> status of the records this batch stores
     for item in items:
         note = item.note
-        if note.noti_id in stored or note.noti_id in first:
+        if note.noti_id in stored or note.noti_id in statuses:
             continue
-        first.add(note.noti_id)
         order = orders.get(note.ordr_no or "")
         if note.site_cd and note.site_cd != site_cd:
             decision = Decision(FLAGGED, Reason(N_("site_cd %(site_cd)s is not this shop's; not applied"),
                                                 site_cd=note.site_cd))
         else:
             decision = decide(order, note)
+        statuses[note.noti_id] = decision.status
         if order is not None:
             order.paid_amount += decision.paid_delta
             order.changed = order.changed or decision.paid_delta != 0
@@ -340,35 +353,66 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
             "remitter": note.remitter or "", "cash_a_no": note.cash_a_no or "", "sender_ip": item.sender_ip,
             "raw": dict(note.raw), "status": decision.status, "note": text, "note_params": params,
             "received_at": now, "applied_at": now if decision.status == APPLIED else None})
-    if records:
-        ids = conn.execute(_INSERT_RECORDS, records).scalars().all()
-        for record, record_id in zip(records, ids, strict=True):
-            stored[record["noti_id"]] = (record_id, record["status"])
     updates = [{"o_id": o.id, "o_status": o.status, "o_paid": o.paid_amount, "o_reason": o.status_reason,
                 "o_params": o.status_reason_params, "o_updated": now} for o in orders.values() if o.changed]
-    if updates:
-        conn.execute(_UPDATE_ORDER, updates)
-    if changes:
-        conn.execute(_INSERT_CHANGES, changes)
     out: list[Received | BaseException] = []
     deliveries = []
+    unanswered = set(statuses)  # the first POST of each noti_id this batch stores is not a duplicate
     for item in items:
         noti_id = item.note.noti_id
-        record_id, status = stored[noti_id]
-        duplicate = noti_id not in first
-        first.discard(noti_id)
-        out.append(Received(record_id, noti_id, status, duplicate))
-        deliveries.append(delivery_values(
+        duplicate = noti_id not in unanswered
+        unanswered.discard(noti_id)
+        out.append(Received(noti_id, statuses.get(noti_id) or stored[noti_id], duplicate))
+        deliveries.append({**delivery_values(
             item.form, sender_ip=item.sender_ip, outcome="duplicate" if duplicate else "stored", status=200,
-            record_id=record_id, reason=Reason(N_("noti_id already stored; nothing changed")) if duplicate else ""))
-    conn.execute(_INSERT_DELIVERIES, deliveries)
+            reason=Reason(N_("noti_id already stored; nothing changed")) if duplicate else ""),
+            "record_noti_id": noti_id})
+    # Everything is decided: write it, in table order, and commit.
+    with _pipeline(conn):
+        if records:
+            conn.execute(_INSERT_RECORDS, records)
+        if updates:
+            conn.execute(_UPDATE_ORDER, updates)
+        if changes:
+            conn.execute(_INSERT_CHANGES, changes)
+        conn.execute(_INSERT_DELIVERIES, deliveries)
     db.session.commit()
     return out
 
 
-def _stored(noti_ids: list[str]) -> dict[str, tuple[int, str]]:
-    """noti_id -> (record id, status) of those already stored."""
-    return {row.noti_id: (row.id, row.status)
+@contextmanager
+def _pipeline(conn: Connection) -> Iterator[None]:
+    """PostgreSQL through psycopg: send the statements of the block to the server together.
+
+    In psycopg's pipeline mode each statement is queued instead of waited for; leaving the block
+    sends them all with one Sync and waits once for all their answers (a batch takes 4 round trips
+    to the server instead of 7: BEGIN, the locking SELECT, the writes, COMMIT; counted in
+    tests/shop/test_notification_batches.py). Nothing else changes: the same statements in the
+    same transaction, in the same order. An error in one makes the server skip the rest; it is
+    raised when the block ends, as SQLAlchemy's exception like any database error, before the
+    COMMIT and before anyone is answered, and the whole batch rolls back. The COMMIT itself stays
+    outside: committing ends the session's hold on the connection, which must have left pipeline
+    mode by then. Elsewhere (SQLite, another driver, a libpq without pipeline mode,
+    ``NOTIFY_PIPELINE = False`` for a connection proxy that cannot take it) the statements go one by one.
+    """
+    if conn.dialect.driver != "psycopg" or not current_app.extensions.get(PIPELINE_KEY, False):
+        yield
+        return
+    from psycopg import Error, Pipeline  # only here: the shop on SQLite does not need psycopg
+
+    if not Pipeline.is_supported():
+        yield
+        return
+    try:
+        with conn.connection.driver_connection.pipeline():
+            yield
+    except Error as exc:  # the answer to a queued statement, received at the Sync
+        raise DBAPIError.instance(None, None, exc, Error) from exc
+
+
+def _stored(noti_ids: list[str]) -> dict[str, str]:
+    """noti_id -> status of those already stored."""
+    return {row.noti_id: row.status
             for row in db.session.connection().execute(_SELECT_STORED, {"ids": noti_ids})}
 
 

@@ -7,12 +7,14 @@ in the same batch, a deposit and its reversal one after the other.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 
 from kcp.notify import parse_notification
 from shop.extensions import db
@@ -40,8 +42,9 @@ def _item(form: dict[str, str]) -> notifications.Incoming:
     return notifications.Incoming(parse_notification(form), form, "127.0.0.1")
 
 
-def test_a_mixed_batch_gives_each_notification_its_own_outcome(make_app_db: Callable[..., Any]) -> None:
-    app = make_app_db()
+@pytest.mark.parametrize("pipeline", [True, False], ids=["pipelined", "one-by-one"])
+def test_a_mixed_batch_gives_each_notification_its_own_outcome(make_app_db: Callable[..., Any], pipeline: bool) -> None:
+    app = make_app_db(NOTIFY_PIPELINE=pipeline)
     with app.test_request_context():
         a, b = _orders(2)
         # stored earlier, alone
@@ -58,7 +61,6 @@ def test_a_mixed_batch_gives_each_notification_its_own_outcome(make_app_db: Call
         assert [(r.noti_id, r.status, r.duplicate) for r in out] == [
             ("N-A-1", "applied", False), ("N-A-1", "applied", True), ("N-B-1", "applied", True),
             ("N-X-1", "unmatched", False), ("N-A-2", "applied", False), ("N-B-2", "flagged", False)]
-        assert out[0].record_id == out[1].record_id
         db.session.expire_all()
         a, b = db.session.get(Order, a.id), db.session.get(Order, b.id)
         assert (a.status, a.paid_amount) == ("awaiting_deposit", 0)
@@ -73,6 +75,10 @@ def test_a_mixed_batch_gives_each_notification_its_own_outcome(make_app_db: Call
         assert [tuple(o) for o in outcomes][1:] == [
             ("N-A-1", "stored"), ("N-A-1", "duplicate"), ("N-B-1", "duplicate"), ("N-X-1", "stored"),
             ("N-A-2", "stored"), ("N-B-2", "stored")]
+        # every delivery row points at the one record of its noti_id (found by the INSERT itself)
+        links = db.session.execute(select(NotificationDelivery.noti_id, NotificationRecord.noti_id)
+                                   .outerjoin(NotificationDelivery.record)).all()
+        assert len(links) == 7 and all(delivered == recorded for delivered, recorded in links)
 
 
 def test_one_notification_that_cannot_be_applied_costs_the_rest_of_its_batch_nothing(
@@ -136,10 +142,12 @@ def test_a_noti_id_stored_for_another_order_is_a_duplicate_not_a_refusal(make_ap
         a, b = _orders(2)
         first = notifications.receive_batch([_item(_form(a.ordr_idxx, a.tno, "N-SAME"))])[0]
         again = notifications.receive_batch([_item(_form(b.ordr_idxx, b.tno, "N-SAME"))])[0]
-        assert (again.record_id, again.status, again.duplicate) == (first.record_id, "applied", True)
+        assert (first.duplicate, again.status, again.duplicate) == (False, "applied", True)
         db.session.expire_all()
         assert db.session.get(Order, b.id).status == "awaiting_deposit"
+        record_id = db.session.scalar(select(NotificationRecord.id))
         assert db.session.scalar(select(func.count()).select_from(NotificationRecord)) == 1
+        assert db.session.scalars(select(NotificationDelivery.record_id)).all() == [record_id, record_id]
 
 
 def test_the_sandbox_never_reuses_a_noti_id() -> None:
@@ -154,9 +162,73 @@ def test_batch_settings_are_checked_at_startup(make_app: Callable[..., Any]) -> 
         make_app(NOTIFY_GATHER_MS="soon")
     with pytest.raises(ValueError, match="at least 1"):
         make_app(NOTIFY_MAX_BATCH=0)
-    app = make_app(NOTIFY_GATHER_MS=0, NOTIFY_MAX_BATCH=8)
+    with pytest.raises(ValueError, match="NOTIFY_PIPELINE must be True or False"):
+        make_app(NOTIFY_PIPELINE="no")
+    app = make_app(NOTIFY_GATHER_MS=0, NOTIFY_MAX_BATCH=8, NOTIFY_PIPELINE=False)
     group = app.extensions[notifications.GROUP_KEY]
-    assert (group.max_batch, group.gather) == (8, 0.0)
+    assert (group.max_batch, group.gather, app.extensions[notifications.PIPELINE_KEY]) == (8, 0.0, False)
+
+
+def test_a_database_error_in_the_writes_stores_nothing_of_the_batch(
+        make_app_db: Callable[..., Any], monkeypatch: Any) -> None:
+    """An error raised by the database itself in one of the batch's writes (on PostgreSQL found only
+    when the pipelined COMMIT reaches the server) rolls the whole batch back; each notification is
+    then tried alone, the broken one gets its error (answered non-0000) and the connection goes on."""
+    app = make_app_db()
+    with app.test_request_context():
+        a, b = _orders(2)
+        real = notifications._move
+
+        def move_of_no_order(order: Any, target: Any, cause: Any) -> dict[str, Any]:
+            change = real(order, target, cause)
+            return {**change, "order_id": 987654} if order.ordr_idxx == b.ordr_idxx else change
+
+        monkeypatch.setattr(notifications, "_move", move_of_no_order)  # a foreign key the database refuses
+        out = notifications.receive_batch([_item(_form(a.ordr_idxx, a.tno, "N-A")),
+                                           _item(_form(b.ordr_idxx, b.tno, "N-B"))])
+        assert out[0].status == "applied" and isinstance(out[1], IntegrityError)
+        db.session.expire_all()
+        assert [db.session.get(Order, o.id).status for o in (a, b)] == ["paid", "awaiting_deposit"]
+        assert db.session.scalars(select(NotificationRecord.noti_id)).all() == ["N-A"]
+        assert db.session.scalars(select(NotificationDelivery.noti_id)).all() == ["N-A"]
+        monkeypatch.setattr(notifications, "_move", real)
+        assert notifications.receive_batch([_item(_form(b.ordr_idxx, b.tno, "N-B"))])[0].status == "applied"
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+@pytest.mark.parametrize("pipeline, round_trips", [(True, 4), (False, 7)], ids=["pipelined", "one-by-one"])
+def test_on_postgresql_a_batch_costs_four_round_trips(make_app_db: Callable[..., Any], tmp_path: Any,
+                                                      pipeline: bool, round_trips: int) -> None:
+    """Counted in libpq's own trace of the messages: each round trip ends in the server's ReadyForQuery.
+    One by one: BEGIN, the locking SELECT, four writes, COMMIT. Pipelined: BEGIN, SELECT, then the
+    writes and the COMMIT together (Sync), and the pipeline's closing Sync."""
+    from psycopg import pq
+
+    app = make_app_db(NOTIFY_PIPELINE=pipeline)
+    trace = tmp_path / "libpq.trace"
+    traced: list[Any] = []
+    with app.test_request_context():
+        deposit = _item(_form(*next((o.ordr_idxx, o.tno) for o in _orders(1)), "N-1"))
+        db.session.close()
+        with trace.open("w") as out:
+            def start_trace(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+                dbapi_connection.pgconn.trace(out.fileno())
+                dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                traced.append(dbapi_connection)
+
+            event.listen(db.engine, "checkout", start_trace)
+            try:
+                # a deposit (a record, the order's update, its state change) and its repeat (a duplicate)
+                out_ = notifications.receive_batch([deposit, deposit])
+            finally:
+                event.remove(db.engine, "checkout", start_trace)
+                for dbapi_connection in traced:
+                    dbapi_connection.pgconn.untrace()
+                ctypes.CDLL(None).fflush(None)  # libpq writes the trace through a buffered C stream
+        assert [(r.status, r.duplicate) for r in out_] == [("applied", False), ("applied", True)]
+    assert len(traced) == 1
+    messages = trace.read_text().splitlines()
+    assert sum("ReadyForQuery" in line for line in messages) == round_trips
 
 
 def test_a_notification_that_cannot_be_applied_is_refused_and_logged_for_staff(
