@@ -36,6 +36,10 @@ CONTRACT_KEYS = (
 )
 # Extra settings of this project (documented in README), also read from the environment.
 EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE")
+# Tuning keys read from instance/config.py only (README, Configuration): name, default, least allowed.
+# (NOTIFY_* are checked where they are used, shop.services.notifications.init_app.)
+TUNING_KEYS = (("COMMON_RETURN_LIMIT", 30, 1), ("COMMON_RETURN_WINDOW_SECONDS", 60, 1), ("ADMIN_LOGIN_LIMIT", 5, 1),
+               ("ADMIN_LOGIN_WINDOW_MINUTES", 5, 1), ("ADMIN_IDLE_MINUTES", 30, 0))
 
 log = logging.getLogger("shop")
 
@@ -122,7 +126,21 @@ def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> dict[str
             app.config[key] = os.environ[key]
     if test_config:
         app.config.update(test_config)
+    check_tuning(app)
     return {key: app.config[key] for key in CONTRACT_KEYS + EXTRA_KEYS if app.config.get(key) not in (None, "")}
+
+
+def check_tuning(app: Flask) -> None:
+    """Each tuning key a whole number no smaller than allowed, or startup stops naming it (not a 500 later)."""
+    for key, default, least in TUNING_KEYS:
+        value = app.config.get(key, default)
+        try:
+            number = int(value) if not isinstance(value, (bool, float)) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number < least:
+            raise ValueError(f"{key} must be a whole number of at least {least} (instance/config.py); got {value!r}")
+        app.config[key] = number
 
 
 def build_kcp(app: Flask, settings: Mapping[str, Any]) -> KcpRuntime:

@@ -17,3 +17,10 @@ KCP_TIMEOUT = "10"
 # DATABASE_URL = "postgresql+psycopg://shop:secret@127.0.0.1/shop"
 # SECRET_KEY = "a long random string"      # required in live
 # ADMIN_PASSWORD = "staff password"        # required in live
+
+# Tuning (instance/config.py only; README "Configuration" explains each):
+# NOTIFY_MAX_BATCH = 64
+# NOTIFY_GATHER_MS = 0.3
+# NOTIFY_PIPELINE = True                   # False behind a PostgreSQL proxy without pipeline mode
+# COMMON_RETURN_LIMIT = 30                 # per COMMON_RETURN_WINDOW_SECONDS, senders not in KCP_NOTIFY_IPS
+# ADMIN_LOGIN_LIMIT = 5                    # failed logins per ADMIN_LOGIN_WINDOW_MINUTES

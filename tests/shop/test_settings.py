@@ -1,0 +1,25 @@
+"""Tuning keys of instance/config.py (README, Configuration): a wrong value stops startup with one
+sentence naming the key, instead of a 500 on the first login or notification."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app import TUNING_KEYS
+
+
+@pytest.mark.parametrize("key", [key for key, _default, _least in TUNING_KEYS])
+@pytest.mark.parametrize("bad", ["five", "", None, 2.5, True, -1])
+def test_a_bad_tuning_value_stops_startup_naming_the_key(make_app: Callable[..., Any], key: str, bad: Any) -> None:
+    with pytest.raises(ValueError, match=f"^{key} must be a whole number of at least"):
+        make_app(**{key: bad})
+
+
+def test_tuning_values_from_the_config_file_are_numbers_and_defaults_apply(make_app: Callable[..., Any]) -> None:
+    app = make_app(COMMON_RETURN_LIMIT="12", ADMIN_IDLE_MINUTES=0)
+    assert (app.config["COMMON_RETURN_LIMIT"], app.config["ADMIN_IDLE_MINUTES"]) == (12, 0)
+    assert (app.config["ADMIN_LOGIN_LIMIT"], app.config["COMMON_RETURN_WINDOW_SECONDS"]) == (5, 60)
+    assert app.extensions["common_return_limiter"].limit == 12
