@@ -255,6 +255,10 @@ def prepared_payment(url: str, choice: dict[str, str]) -> tuple[requests.Session
     assert result["res_cd"] == "0000", result
     form = {**fields, **BUYER, "pay_method": choice["pay_method"]}
     form.update({k: v for k, v in result.items() if k in fields})
+    # The buyer spent a while in KCP's window: the browser comes back on a new connection (the
+    # cookies stay). Reusing this one would race gunicorn closing it as idle (keep-alive 2 s), and
+    # requests does not retry a POST on a connection closed under it: a load-generator error.
+    http.close()
     return http, form
 
 
