@@ -223,7 +223,10 @@ def _claim(order_id: int, form: Mapping[str, str]) -> bool:
 
 def store_payment(order: Order, approval: Approval) -> Payment:
     """Add the Payment row with every documented field the approval carries (caller commits)."""
-    payment = Payment(order=order, tno=approval.tno, pay_method=approval.pay_method, amount=approval.amount,
+    # By order_id, not order=order: assigning the one-to-one relationship makes SQLAlchemy first
+    # load the order's current payment (one more query in the approval's transaction). There is
+    # none; if there were, the unique key on payments.order_id would refuse this row.
+    payment = Payment(order_id=order.id, tno=approval.tno, pay_method=approval.pay_method, amount=approval.amount,
                       res_cd=approval.res_cd, res_msg=approval.res_msg or "",
                       res_en_msg=getattr(approval, "res_en_msg", "") or "", raw=mask_payload(approval.raw))
     for name in PAYMENT_FIELDS:
