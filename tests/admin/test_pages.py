@@ -44,8 +44,13 @@ def test_notifications_page_lists_refused_posts_with_the_reply(admin):
 def test_audit_trail_lists_staff_actions(admin):
     order = admin.paid_order(10_000)
     admin.refund(order, 1_000, "audit me")
-    page = text_of(admin.get("/admin/audit").text)
-    assert "refund" in page and "audit me" in page and "manual_card" in page and "login" in page
+    html = admin.get("/admin/audit").text
+    page = text_of(html)
+    # stored identifiers stay in data-value; people read labels, in their language
+    assert all(f'data-value="{value}"' in html for value in ("refund", "manual_card", "login", "ok"))
+    assert "audit me" in page and "Refund" in page and "Manual card payment" in page and "Sign in" in page
+    korean = text_of(admin.get("/admin/audit?lang=ko").text)
+    assert "환불" in korean and "수기결제" in korean and "로그인" in korean and "성공" in korean
 
 
 def test_unknown_order_is_404(admin):
