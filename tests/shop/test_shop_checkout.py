@@ -283,3 +283,27 @@ def test_developer_panel_validates_and_keeps_options(checkout):
     refused = checkout.http.post(f"{checkout.url}/order/options", data={"product": "speaker", "quotaopt": "3"}, timeout=10)
     assert refused.status_code == 400 and "This form has expired" in refused.text
 
+
+
+def test_recording_an_approval_does_not_read_the_payments_table(checkout):
+    """The payment row is added by order_id: assigning the order relationship made SQLAlchemy load
+    the order's (absent) payment first, one more query inside the approval's transaction."""
+    from sqlalchemy import event
+
+    from shop.extensions import db
+
+    with checkout.app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        page, response = checkout.pay()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert response.status_code == 303 and checkout.order_row(page.ordr_idxx)["status"] == "paid"
+    assert any(s.startswith("INSERT INTO payments") for s in statements)
+    assert [s for s in statements if s.startswith("SELECT") and "FROM payments" in s] == []
