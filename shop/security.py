@@ -127,8 +127,8 @@ def _limit_common_return(app: Flask) -> None:
     that would be refused anyway (403 from the view): it stops a flood from reaching the database
     and the log, it never decides whether a real notification is stored.
     """
-    limiter = SlidingWindowLimiter(int(app.config.get("COMMON_RETURN_LIMIT", 30)),
-                                   float(app.config.get("COMMON_RETURN_WINDOW_SECONDS", 60)))
+    # Both are whole numbers with their defaults by now (app.py check_tuning).
+    limiter = SlidingWindowLimiter(app.config["COMMON_RETURN_LIMIT"], app.config["COMMON_RETURN_WINDOW_SECONDS"])
     app.extensions["common_return_limiter"] = limiter
 
     @app.before_request

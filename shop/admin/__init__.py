@@ -26,9 +26,6 @@ def _setup(state: BlueprintSetupState) -> None:
         csrf.init_app(app)
     if "babel" not in app.extensions:
         babel.init_app(app)
-    app.config.setdefault("ADMIN_IDLE_MINUTES", 30)
-    app.config.setdefault("ADMIN_LOGIN_LIMIT", 5)
-    app.config.setdefault("ADMIN_LOGIN_WINDOW_MINUTES", 5)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     auth.remember_password(app)

@@ -100,7 +100,7 @@ def current_admin() -> AdminSession | None:
         return None
     now = utcnow()
     idle = now - row.last_seen
-    if idle > dt.timedelta(minutes=int(current_app.config["ADMIN_IDLE_MINUTES"])):
+    if idle > dt.timedelta(minutes=current_app.config["ADMIN_IDLE_MINUTES"]):
         begin_immediate()
         db.session.execute(delete(AdminSession).where(AdminSession.sid == _sid_hash(sid)))
         db.session.commit()

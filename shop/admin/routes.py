@@ -48,8 +48,8 @@ def login():
     """The password form; rate-limited per client IP, every attempt audited."""
     form = LoginForm(next=request.args.get("next", ""))
     ip = client_ip()
-    window = dt.timedelta(minutes=int(current_app.config["ADMIN_LOGIN_WINDOW_MINUTES"]))
-    limit = int(current_app.config["ADMIN_LOGIN_LIMIT"])
+    window = dt.timedelta(minutes=current_app.config["ADMIN_LOGIN_WINDOW_MINUTES"])  # checked at startup (app.py)
+    limit = current_app.config["ADMIN_LOGIN_LIMIT"]
     if request.method == "GET" and current_admin() is not None:
         return redirect(_safe_next(form.next.data))
     if form.validate_on_submit():
