@@ -14,8 +14,9 @@ Content-Security-Policy, and why each part is what it is:
   certification and receipt hosts all live there), so those are allowed next to ``'self'``.
   Card companies' authentication pages open inside KCP's iframe or as popups: KCP's own policy
   governs those, ours does not need to name them.
-* ``frame-ancestors 'self'``: only our own pages may frame ours (the sandbox window is framed by
-  our order page, same origin).
+* ``frame-ancestors 'self'``: only our own pages may frame ours. The sandbox's payment window sets
+  its own policy (any merchant page may frame it, as KCP's; kcp/sandbox/headers.py) and then gets
+  no ``X-Frame-Options`` from here.
 
 Referrer-Policy ``strict-origin-when-cross-origin``: KCP may check which site opened its window,
 so it still gets our origin, but never a path or query (order numbers stay with us).
@@ -106,8 +107,12 @@ def _set_headers(app: Flask, csp: str) -> None:
     def security_headers(response: Response) -> Response:
         """CSP, framing, sniffing, referrer and feature policies; HSTS over HTTPS outside the sandbox."""
         headers = response.headers
+        own_policy = headers.get("Content-Security-Policy", "")
         headers.setdefault("Content-Security-Policy", csp)
-        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if "frame-ancestors" not in own_policy:
+            # A view whose own policy decides its framing (the sandbox's payment window, which any
+            # merchant page may frame, as KCP's) gets no contradicting X-Frame-Options.
+            headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)

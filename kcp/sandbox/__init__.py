@@ -17,6 +17,7 @@ Where things are:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -27,9 +28,11 @@ bp = Blueprint("kcp_sandbox", __name__, url_prefix="/_sandbox/kcp", template_fol
                static_folder="static", static_url_path="/static")
 
 # The view modules register their routes on bp, so they are imported after it exists.
-from . import api, console, ledger, notifier, receipts, window  # noqa: E402
+from . import api, console, engine, headers, ledger, notifier, receipts, sites, window  # noqa: E402
 
-__all__ = ["bp", "console", "init_sandbox", "receipts"]
+__all__ = ["bp", "console", "headers", "init_sandbox", "receipts"]
+
+logger = logging.getLogger("kcp.sandbox")
 
 sandbox_cli = AppGroup("sandbox", help="The offline KCP sandbox: mock deposits and notifications.")
 
@@ -37,12 +40,16 @@ sandbox_cli = AppGroup("sandbox", help="The offline KCP sandbox: mock deposits a
 def init_sandbox(app: Flask) -> None:
     """Register the sandbox on ``app``: sites, ledger, blueprint, CSRF exemptions and CLI."""
     runtime = app.extensions.get("kcp")
-    sites = dict(app.config.get("SANDBOX_SITES") or {})
+    for site_cd, cert_file, notify_url in sites.parse_sites_setting(str(app.config.get("KCP_SANDBOX_SITES") or "")):
+        sites.register(app.config, site_cd, cert_file, notify_url)
     if runtime is not None and runtime.config.cert_file:
-        cert = str(Path(runtime.config.cert_file))
-        sites.setdefault(runtime.config.site_cd, cert)
-        sites.setdefault("T0000", cert)
-    app.config["SANDBOX_SITES"] = sites
+        # The shop's own certificate is registered for its site code and for T0000, next to any
+        # certificate registered for them in the settings (KCP's public T0000 one, for instance).
+        cert = Path(runtime.config.cert_file)
+        sites.register(app.config, runtime.config.site_cd, cert)
+        sites.register(app.config, "T0000", cert)
+    for warning in sites.warnings(engine.sites(app).values()):
+        logger.warning("KCP sandbox: %s", warning)
     ledger.init_db(app)
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")
@@ -72,7 +79,7 @@ def deposit_command(ordr_idxx: str, amount: int | None, op_cd: str, remitter: st
     try:
         tx = notifier.engine.find_vbank(app, ordr_idxx)
         click.echo(f"Depositing {amount if amount is not None else tx['amount']:,} won into {tx['fields'].get('account')} "
-                   f"(tno {tx['tno']}); notifying {notifier.target(app)}")
+                   f"(tno {tx['tno']}); notifying {notifier.target(app, tx['site_cd']) or '(no notify URL registered)'}")
         nid = notifier.deposit(app, ordr_idxx, amount=amount, op_cd=op_cd, remitter=remitter, background=False,
                                progress=_printer)
     except (LookupError, ValueError) as exc:
@@ -89,7 +96,9 @@ def cancel_deposit_command(ordr_idxx: str) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        click.echo(f"Reversing the deposit of {ordr_idxx} (op_cd 13); notifying {notifier.target(app)}")
+        tx = notifier.engine.find_vbank(app, ordr_idxx)
+        click.echo(f"Reversing the deposit of {ordr_idxx} (op_cd 13); notifying "
+                   f"{notifier.target(app, tx['site_cd']) or '(no notify URL registered)'}")
         nid = notifier.cancel_deposit(app, ordr_idxx, background=False, progress=_printer)
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

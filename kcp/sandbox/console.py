@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from kcp import codes
 
-from . import bp, engine, faults, ledger, notifier
+from . import bp, engine, faults, ledger, notifier, sites
 
 
 def _app() -> Any:
@@ -58,8 +58,11 @@ def home() -> str:
         "notifications": ledger.read_one(app, "SELECT COUNT(*) AS n FROM notifications")["n"],  # type: ignore[index]
         "faults": len(faults.pending(app)),
     }
-    return render_template("sandbox/home.html", page="home", sites=engine.sites(app), counts=counts,
-                           notify_target=notifier.target(app), schedule=notifier.schedule(app), apis=faults.APIS)
+    registered = engine.sites(app)
+    return render_template("sandbox/home.html", page="home", sites=registered, counts=counts,
+                           site_warnings=sites.warnings(registered.values()),
+                           notify_targets={code: notifier.target(app, code) for code in registered},
+                           charset=notifier.default_charset(app), schedule=notifier.schedule(app), apis=faults.APIS)
 
 
 @bp.get("/log")
@@ -78,7 +81,8 @@ def deposits() -> Any:
     if request.method == "POST":
         return _deposit_action(app)
     return render_template("sandbox/deposits.html", page="deposits", accounts=engine.awaiting_deposits(app),
-                           notifications=notifier.notifications(app, 30), target=notifier.target(app))
+                           notifications=notifier.notifications(app, 30),
+                           target=", ".join(sorted({notifier.target(app, code) or "(none)" for code in engine.sites(app)})))
 
 
 def _deposit_action(app: Any) -> Response:

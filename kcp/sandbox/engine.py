@@ -15,19 +15,21 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from flask import Flask
 
 from kcp import codes
 from kcp.errors import KcpSigningError
 from kcp.masking import mask_card_no
-from kcp.signing import cert_from_cert_info, serialize_cert, verify_text
+from kcp.signing import cert_der, cert_from_cert_info, verify_text
 
 from . import ledger
+from . import sites as site_registry
 from .errors import SandboxError, answer_payload, ok_payload
 from .options import WindowOrder
+from .sites import Site
 
 TRAN_CD = "00100000"  # 000's approval transaction code
 PAY_TYPES = {"card": "PACA", "bank": "PABK", "vbank": "PAVC", "mobile": "PAMC"}
@@ -42,45 +44,45 @@ FAILING_CARD_PWD = "99"      # certified manual payments with this password alwa
 # -- sites and credentials -------------------------------------------------------------------
 
 
-def sites(app: Flask) -> dict[str, str]:
-    """Registered sites: site_cd -> certificate PEM path (app.config["SANDBOX_SITES"])."""
-    return dict(app.config.get("SANDBOX_SITES") or {})
+def sites(app: Flask) -> dict[str, Site]:
+    """Registered sites: site_cd -> Site (certificates, notify URL), from app.config["SANDBOX_SITES"]."""
+    return site_registry.registry(app.config)
 
 
-_CERT_CACHE: dict[tuple[str, float], str] = {}
+def _posted_certificate(app: Flask, site_cd: str, body: Mapping[str, Any]) -> x509.Certificate:
+    """The registered certificate that the posted kcp_cert_info serializes (SB09 when absent, SB02 otherwise).
 
-
-def registered_cert_info(app: Flask, site_cd: str) -> str:
-    """The serialized certificate registered for ``site_cd`` (read again when the file changes)."""
-    path = Path(sites(app)[site_cd])
-    key = (str(path), path.stat().st_mtime)
-    if key not in _CERT_CACHE:
-        _CERT_CACHE[key] = serialize_cert(path.read_bytes())
-    return _CERT_CACHE[key]
-
-
-def check_site(app: Flask, body: Mapping[str, Any]) -> str:
-    """site_cd known and upper-case (else 3014); kcp_cert_info is the registered certificate (SB02)."""
-    site_cd = str(body.get("site_cd") or "").strip()
-    if not re.fullmatch(r"[A-Z0-9]{5}", site_cd) or site_cd not in sites(app):
-        raise SandboxError(codes.UNREGISTERED_SITE, f"site_cd={site_cd!r}")
+    Compared as certificates (DER bytes): 000 says "serialized" and nothing more, so a PEM that kept
+    its line breaks is the same certificate as the one-line form.
+    """
     cert_info = str(body.get("kcp_cert_info") or "").strip()
     if not cert_info:
         raise SandboxError(codes.MALFORMED_REQUEST, "kcp_cert_info is missing")
-    if cert_info != registered_cert_info(app, site_cd):
-        raise SandboxError(codes.CERT_MISMATCH, f"kcp_cert_info is not the certificate registered for {site_cd}")
+    try:
+        posted = cert_der(cert_from_cert_info(cert_info))
+    except KcpSigningError as exc:
+        raise SandboxError(codes.CERT_MISMATCH, f"kcp_cert_info: {exc.message}") from exc
+    cert = site_registry.matching_certificate(sites(app)[site_cd], posted)
+    if cert is None:
+        raise SandboxError(codes.CERT_MISMATCH, f"kcp_cert_info is not a certificate registered for {site_cd}")
+    return cert
+
+
+def check_site(app: Flask, body: Mapping[str, Any]) -> str:
+    """site_cd known and upper-case (else 3014); kcp_cert_info is a registered certificate of it (SB02)."""
+    site_cd = str(body.get("site_cd") or "").strip()
+    if not re.fullmatch(r"[A-Z0-9]{5}", site_cd) or site_cd not in sites(app):
+        raise SandboxError(codes.UNREGISTERED_SITE, f"site_cd={site_cd!r}")
+    _posted_certificate(app, site_cd, body)
     return site_cd
 
 
 def check_signature(app: Flask, site_cd: str, body: Mapping[str, Any], text: str) -> None:
-    """kcp_sign_data must verify over ``text`` with the registered certificate's key (SB01)."""
+    """kcp_sign_data must verify over ``text`` with the key of the posted (registered) certificate (SB01)."""
     sign_data = str(body.get("kcp_sign_data") or "").strip()
     if not sign_data:
         raise SandboxError(codes.MALFORMED_REQUEST, "kcp_sign_data is missing")
-    try:
-        cert = cert_from_cert_info(registered_cert_info(app, site_cd))
-    except KcpSigningError as exc:  # a broken registered certificate is the sandbox operator's problem
-        raise SandboxError("8999", str(exc)) from exc
+    cert = _posted_certificate(app, site_cd, body)
     if not verify_text(cert, text, sign_data):
         raise SandboxError(codes.SIGNATURE_INVALID, f"signed text must be {text!r}")
 

@@ -13,7 +13,9 @@ from kcp.notify import reply
 from shop.security import SlidingWindowLimiter, content_security_policy
 
 OK = reply(True).strip()
-PAGES = ["/", "/order?product=test", "/admin/login", "/no-such-page", "/_sandbox/kcp/plugin/payplus_web.jsp"]
+# The sandbox's console is protected like the shop; its payment window (and script) may be framed by any
+# merchant origin, as KCP's: tests/sandbox/test_sandbox_for_merchants.py.
+PAGES = ["/", "/order?product=test", "/admin/login", "/no-such-page", "/_sandbox/kcp/"]
 
 
 def _csp(header: str) -> dict[str, list[str]]:
