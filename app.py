@@ -35,7 +35,8 @@ CONTRACT_KEYS = (
     "DATABASE_URL", "SECRET_KEY", "ADMIN_PASSWORD",
 )
 # Extra settings of this project (documented in README), also read from the environment.
-EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE")
+EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE",
+              "KCP_SANDBOX_NOTIFY_CHARSET", "KCP_SANDBOX_SITES")
 # Tuning keys read from instance/config.py only (README, Configuration): name, default, least allowed.
 # (NOTIFY_* are checked where they are used, shop.services.notifications.init_app.)
 TUNING_KEYS = (("COMMON_RETURN_LIMIT", 30, 1), ("COMMON_RETURN_WINDOW_SECONDS", 60, 1), ("ADMIN_LOGIN_LIMIT", 5, 1),
@@ -149,6 +150,9 @@ def build_kcp(app: Flask, settings: Mapping[str, Any]) -> KcpRuntime:
     sandbox_credentials = _sandbox_credentials(app) if env == "sandbox" else None
     config = KcpConfig.from_mapping(settings, sandbox_credentials=sandbox_credentials)
     signer = config.load_signer()
+    problem = config.certificate_problem(signer)
+    if problem:  # only reached in the sandbox, which accepts it (test and live refuse it in load_signer)
+        log.warning("%s The sandbox accepts it; KCP's test and live systems will not.", problem)
     session = requests.Session()
     runtime = KcpRuntime(config=config, signer=signer, client=None)  # type: ignore[arg-type]
     runtime.client = KcpClient(config, signer, session=session, on_exchange=runtime.dispatch)

@@ -4,8 +4,8 @@ The variables and their defaults per ``KCP_ENV`` are the project's contract (DES
 ``KcpConfig.from_mapping`` refuses, with one sentence that says what to change, every
 configuration that cannot work: the FAQ's 3014 / 8001 traps (lower-case or malformed site code,
 test script with the live API or the reverse, the test site code in live mode), and
-``KcpConfig.load_signer`` refuses a missing, unreadable, mismatched or expired certificate/key
-or a wrong key password.
+``KcpConfig.load_signer`` refuses a missing, unreadable or mismatched certificate/key, a wrong key
+password, and (outside the sandbox, which only warns) an expired certificate.
 """
 
 from __future__ import annotations
@@ -225,16 +225,28 @@ class KcpConfig:
                 "the private key does not belong to the certificate": "set KCP_KEY_FILE to the key issued with KCP_CERT_FILE",
             }.get(exc.message, "check KCP_CERT_FILE, KCP_KEY_FILE and KCP_KEY_PASSWORD")
             raise KcpConfigError(f"{exc.message[0].upper()}{exc.message[1:]}; {fix}.") from exc
+        problem = self.certificate_problem(signer, now=now)
+        if problem and not self.is_sandbox:
+            raise KcpConfigError(problem)
+        return signer
+
+    def certificate_problem(self, signer: Signer, *, now: dt.datetime | None = None) -> str | None:
+        """One sentence when the certificate is expired or not yet valid, else None.
+
+        KCP refuses such a certificate, so test and live startup stops on it; the sandbox accepts it
+        (with this sentence as a warning): KCP's public T0000 sample certificate expired on
+        2026-06-28 and is still what every KCP sample ships with.
+        """
         now = now or dt.datetime.now(dt.timezone.utc)
         not_after = signer.certificate.not_valid_after_utc
         if not_after <= now:
-            raise KcpConfigError(f"The certificate in KCP_CERT_FILE expired on {not_after:%Y-%m-%d}; "
-                                 "download a new one from KCP's merchant admin.")
+            return (f"The certificate in KCP_CERT_FILE expired on {not_after:%Y-%m-%d}; "
+                    "download a new one from KCP's merchant admin.")
         not_before = signer.certificate.not_valid_before_utc
         if not_before > now:
-            raise KcpConfigError(f"The certificate in KCP_CERT_FILE is not valid before {not_before:%Y-%m-%d}; "
-                                 "check the server clock or the file.")
-        return signer
+            return (f"The certificate in KCP_CERT_FILE is not valid before {not_before:%Y-%m-%d}; "
+                    "check the server clock or the file.")
+        return None
 
     def describe(self) -> dict[str, str]:
         """The settings worth showing a developer, with the key password hidden."""

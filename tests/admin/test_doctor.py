@@ -51,12 +51,23 @@ def test_lower_case_site_code_fails_with_the_fix(tmp_path, kcp_credentials):
 def test_expired_certificate_fails(tmp_path):
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
     cert, key = generate_credentials(tmp_path / "old", "pw-old", days=30, not_before=start)
-    found = results(context(tmp_path, (cert, key, "pw-old")))
+    found = results(context(tmp_path, (cert, key, "pw-old"), KCP_ENV="test"))
     assert found["certificate"].status == doctor.FAIL
     assert "expired on" in found["certificate"].message
     assert "download a new certificate" in found["certificate"].fix
+    assert found["startup"].status == doctor.FAIL
     # The key itself is fine: the doctor tells the two problems apart.
     assert found["key password"].status == doctor.OK
+
+
+def test_expired_certificate_only_warns_in_the_sandbox(tmp_path):
+    """KCP's public T0000 sample certificate has expired: the sandbox starts with it, the doctor says WARN."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    cert, key = generate_credentials(tmp_path / "old", "pw-old", days=30, not_before=start)
+    found = results(context(tmp_path, (cert, key, "pw-old")))
+    assert found["certificate"].status == doctor.WARN
+    assert "expired on" in found["certificate"].message and "the sandbox accepts it" in found["certificate"].message
+    assert found["startup"].status == doctor.OK
 
 
 def test_certificate_expiring_soon_warns(tmp_path):

@@ -160,3 +160,18 @@ def test_notifications_are_euc_kr_by_default_and_utf8_when_the_site_asks(server,
     notifier.deposit(server.app, "U-1", background=False)
     assert "%ED%99%8D%EA%B8%B8%EB%8F%99" in utf8.bodies[0].decode("ascii")  # 홍길동 in UTF-8
     assert utf8.posts[0]["ipgm_name"] == "홍길동"
+
+
+def test_the_shop_starts_on_the_sandbox_with_an_expired_certificate_and_says_so(make_app, tmp_path, caplog) -> None:
+    """Startup in KCP_ENV=sandbox warns instead of refusing; KCP_ENV=test still refuses (KCP would)."""
+    from kcp.errors import KcpConfigError
+
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)
+    cert_path, key_path = generate_credentials(tmp_path / "expired", "pw", not_before=long_ago, days=30)
+    creds = {"KCP_CERT_FILE": str(cert_path), "KCP_KEY_FILE": str(key_path), "KCP_KEY_PASSWORD": "pw"}
+    with caplog.at_level("WARNING", logger="shop"):
+        app = make_app(**creds)
+    assert app.extensions["kcp"].signer.certificate.not_valid_after_utc < dt.datetime.now(dt.timezone.utc)
+    assert any("expired on" in r.getMessage() and "sandbox accepts it" in r.getMessage() for r in caplog.records)
+    with pytest.raises(KcpConfigError, match="expired on"):
+        make_app(KCP_ENV="test", **creds)

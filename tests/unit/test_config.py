@@ -229,17 +229,30 @@ def test_certificate_file_that_is_not_a_certificate(credentials):
     assert msg.endswith("check KCP_CERT_FILE, KCP_KEY_FILE and KCP_KEY_PASSWORD.")
 
 
-def test_expired_certificate(tmp_path):
+@pytest.mark.parametrize("env", ["test", "live"])
+def test_expired_certificate(tmp_path, env):
     start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
     cert, key = generate_credentials(tmp_path, "pw", not_before=start, days=30, key_size=2048)
-    cfg = KcpConfig.from_mapping({"KCP_CERT_FILE": str(cert), "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": "pw"})
+    cfg = KcpConfig.from_mapping({"KCP_ENV": env, "KCP_SITE_CD": "A1234", "KCP_NOTIFY_IPS": "203.238.36.173",
+                                  "KCP_CERT_FILE": str(cert), "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": "pw"})
     assert refused_signer(cfg) == ("The certificate in KCP_CERT_FILE expired on 2020-01-31; "
                                    "download a new one from KCP's merchant admin.")
     # The same pair was fine while it was valid.
     assert cfg.load_signer(now=start + dt.timedelta(days=10))
 
 
+def test_expired_certificate_is_only_a_warning_in_the_sandbox(tmp_path):
+    """KCP's public T0000 sample certificate expired on 2026-06-28; the sandbox must still start with it."""
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    cert, key = generate_credentials(tmp_path, "pw", not_before=start, days=30, key_size=2048)
+    cfg = KcpConfig.from_mapping({"KCP_CERT_FILE": str(cert), "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": "pw"})
+    signer = cfg.load_signer()
+    assert cfg.certificate_problem(signer) == ("The certificate in KCP_CERT_FILE expired on 2020-01-31; "
+                                               "download a new one from KCP's merchant admin.")
+    assert cfg.certificate_problem(signer, now=start + dt.timedelta(days=10)) is None
+
+
 def test_certificate_not_yet_valid(credentials):
-    cfg = KcpConfig.from_mapping(files(credentials))
+    cfg = KcpConfig.from_mapping(files(credentials, KCP_ENV="test"))
     msg = refused_signer(cfg, now=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
     assert msg.startswith("The certificate in KCP_CERT_FILE is not valid before ")
