@@ -28,12 +28,15 @@ from kcp.signing import cert_der, cert_from_cert_info, verify_text
 from . import ledger
 from . import sites as site_registry
 from .errors import SandboxError, answer_payload, ok_payload
-from .options import WindowOrder
+from .options import VOUCHER_NEEDS_SHOP_ID, WindowOrder
 from .sites import Site
 
 TRAN_CD = "00100000"  # 000's approval transaction code
-PAY_TYPES = {"card": "PACA", "bank": "PABK", "vbank": "PAVC", "mobile": "PAMC"}
-METHOD_OF_PAY_TYPE = {v: k for k, v in PAY_TYPES.items()}
+# The answers' pay_method per method. 002 documents PACA/PABK/PAVC/PAMC (the only pay_types an
+# inquiry accepts); PAPT and PATK for points and vouchers are the sandbox's choice (kcp.results reads them).
+PAY_TYPES = {"card": "PACA", "bank": "PABK", "vbank": "PAVC", "mobile": "PAMC", "point": "PAPT", "voucher": "PATK"}
+INQUIRY_PAY_TYPES = ("PACA", "PABK", "PAVC", "PAMC")
+METHOD_OF_PAY_TYPE = {v: k for k, v in PAY_TYPES.items() if v in INQUIRY_PAY_TYPES}
 PAY_METHOD_CODES = {name: codes.PAY_METHODS[name].code for name in PAY_TYPES}
 CARD_TX_TYPES = {"11121000": "certified", "11111000": "non-certified"}  # 001
 DECLINE_SUFFIX = "0002"      # test card numbers ending in 0002 are always declined
@@ -137,9 +140,23 @@ def _choice(order: WindowOrder, choice: Mapping[str, str]) -> dict[str, Any]:
             raise SandboxError(codes.MALFORMED_REQUEST, "choose one of the offered banks")
         picked["bank_cd"] = bank_cd
         picked["depositor"] = str(choice.get("sb_depositor") or order.buyr_name)[:14]
-        cash = order.cash_receipt and str(choice.get("sb_cash_yn") or "") == "Y"
-        picked["cash_yn"] = "Y" if cash else "N"
-        picked["cash_tr_code"] = "1" if str(choice.get("sb_cash_tr_code") or "0") == "1" else "0"
+    elif method == "point":
+        issuers = {i.code for i in order.point_issuers}
+        if str(choice.get("sb_pnt_issue") or "") not in issuers:
+            raise SandboxError(codes.MALFORMED_REQUEST, "choose one of the offered point companies")
+        if not str(choice.get("sb_pnt_id") or "").strip() or not str(choice.get("sb_pnt_pwd") or "").strip():
+            raise SandboxError(codes.MALFORMED_REQUEST, "point card number (or ID) and password: any test value")
+        picked["pnt_issue"] = str(choice.get("sb_pnt_issue"))
+    elif method == "voucher":
+        vouchers = {v.code for v in order.vouchers}
+        van_code = str(choice.get("sb_tk_van_code") or "")
+        if van_code not in vouchers:
+            raise SandboxError(codes.MALFORMED_REQUEST, "choose one of the offered gift vouchers")
+        if van_code == VOUCHER_NEEDS_SHOP_ID and not order.tk_shop_id:
+            raise SandboxError(codes.MALFORMED_REQUEST, "tk_shop_id: 문화상품권 needs the buyer's id at the shop (004)")
+        if not str(choice.get("sb_tk_no") or "").strip():
+            raise SandboxError(codes.MALFORMED_REQUEST, "voucher number (or ID): any test value")
+        picked["tk_van_code"] = van_code
     elif method == "mobile":
         carriers = {c.commid for c in order.carriers}
         commid = str(choice.get("sb_commid") or "")
@@ -151,6 +168,18 @@ def _choice(order: WindowOrder, choice: Mapping[str, str]) -> dict[str, Any]:
         if not re.fullmatch(r"\d{6}", str(choice.get("sb_auth_code") or "")):
             raise SandboxError(codes.MALFORMED_REQUEST, "verification code: 6 digits")
         picked.update(commid=commid, mobile_no=mobile_no)
+    if order.cash_receipt_for(method):
+        # disp_tax_yn=Y: the buyer may ask for a cash receipt, for income deduction (0, a phone
+        # number) or as proof of expense (1, a business number); the window hands all three back.
+        cash = str(choice.get("sb_cash_yn") or "") == "Y"
+        picked["cash_yn"] = "Y" if cash else "N"
+        picked["cash_tr_code"] = ("1" if str(choice.get("sb_cash_tr_code") or "0") == "1" else "0") if cash else ""
+        # The window pre-fills the buyer's mobile number (buyr_tel2), as the buyer would type it.
+        typed = str(choice.get("sb_cash_id_info") or "").strip() or order.buyr_tel2
+        id_info = re.sub(r"\D", "", typed) if cash else ""
+        if cash and not re.fullmatch(r"\d{10,13}", id_info):
+            raise SandboxError(codes.MALFORMED_REQUEST, "cash receipt: a mobile number or a 10-digit business number")
+        picked["cash_id_info"] = id_info
     return picked
 
 
@@ -170,7 +199,9 @@ def authorize(app: Flask, order: WindowOrder, choice: Mapping[str, str]) -> dict
              ledger.now_kst().isoformat(timespec="seconds")))
     code = PAY_METHOD_CODES[picked["method"]]
     return {**ok_payload(), "enc_data": enc_data, "enc_info": enc_info, "tran_cd": TRAN_CD,
-            "ret_pay_method": code, "use_pay_method": code}
+            "ret_pay_method": code, "use_pay_method": code, "ordr_chk": order.ordr_chk,
+            "cash_yn": picked.get("cash_yn", ""), "cash_tr_code": picked.get("cash_tr_code", ""),
+            "cash_id_info": picked.get("cash_id_info", "")}
 
 
 def kcp_masked_card_no(card_no: str) -> str:
@@ -248,6 +279,20 @@ def _method_fields(picked: Mapping[str, Any], order: Mapping[str, Any], amount: 
             "acqu_cd": acqu_cd, "acqu_name": codes.card_name(acqu_cd) if card.acquirer_cd else card.name_ko,
             "van_cd": "VNKC", "bizx_numb": ledger.digits(10), "escw_yn": "N", "isp_issuer_cd": "", "isp_issuer_nm": "",
             "payco_point_mny": "0", "card_bin_type_01": "0", "card_bin_type_02": "0", "card_bin_bank_cd": "",
+        }
+    if method == "point":
+        cash = picked.get("cash_yn") == "Y"
+        return {  # 004 "[포인트 결제]"
+            "pnt_amount": str(amount), "pnt_issue": picked["pnt_issue"], "pnt_app_no": ledger.digits(12),
+            "pnt_app_time": app_time, "app_time": app_time, "pnt_receipt_gubn": "Y" if cash else "N",
+            "cash_authno": ledger.digits(9) if cash else "", "add_pnt": str(amount // 100), "use_pnt": str(amount),
+            "rsv_pnt": str(amount * 3), "cash_yn": "Y" if cash else "N",
+            "cash_tr_code": picked.get("cash_tr_code", "") if cash else "",
+        }
+    if method == "voucher":
+        return {  # 004 "[상품권 결제]"
+            "tk_van_code": picked["tk_van_code"], "tk_app_no": ledger.digits(14), "tk_app_time": app_time,
+            "app_time": app_time, "tk_order_id": ledger.digits(10),
         }
     if method == "bank":
         bank = codes.BANK_CODES[picked["bank_cd"]]

@@ -19,7 +19,8 @@ from .errors import SandboxError, answer_payload
 from .options import WindowOrder, format_amount, read_order
 
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
-EMPTY_RESULT = {"enc_data": "", "enc_info": "", "tran_cd": "", "ret_pay_method": "", "use_pay_method": ""}
+EMPTY_RESULT = {"enc_data": "", "enc_info": "", "tran_cd": "", "ret_pay_method": "", "use_pay_method": "",
+                "ordr_chk": "", "cash_yn": "", "cash_tr_code": "", "cash_id_info": ""}
 
 
 @bp.get("/plugin/payplus_web.jsp")

@@ -175,3 +175,65 @@ def test_the_shop_starts_on_the_sandbox_with_an_expired_certificate_and_says_so(
     assert any("expired on" in r.getMessage() and "sandbox accepts it" in r.getMessage() for r in caplog.records)
     with pytest.raises(KcpConfigError, match="expired on"):
         make_app(KCP_ENV="test", **creds)
+
+
+# -- 4. points and gift vouchers are offered when the order page asks for them ------------------------------
+
+POINT, VOUCHER = "000100000000", "000000001000"
+
+
+@pytest.mark.parametrize(("pay_method", "shown"), [(POINT, "OK캐쉬백"), (VOUCHER, "해피머니 상품권"),
+                                                    ("100100001000", "문화상품권")])
+def test_the_window_offers_points_and_vouchers(window: Window, pay_method: str, shown: str) -> None:
+    """KCP's sample page offers 포인트 (000100000000) and 상품권 (000000001000); the window must too (not SB09)."""
+    page = window.open(order_form(pay_method=pay_method))
+    assert page.status_code == 200
+    assert shown in page.text and "SB09" not in page.text
+
+
+def test_paying_with_points_is_approved_with_the_point_fields(window: Window, kcp) -> None:
+    result = window.pay("card", form=order_form(pay_method=POINT, disp_tax_yn="Y"), sb_method="point", sb_pnt_issue="SCWB",
+                        sb_pnt_id="1234567890", sb_pnt_pwd="1234", sb_cash_yn="Y", sb_cash_tr_code="0",
+                        sb_cash_id_info="010-1234-5678")
+    assert (result["res_cd"], result["use_pay_method"]) == ("0000", POINT)
+    assert (result["cash_yn"], result["cash_tr_code"], result["cash_id_info"]) == ("Y", "0", "01012345678")
+    approval = kcp.approve(tran_cd=result["tran_cd"], enc_data=result["enc_data"], enc_info=result["enc_info"], ordr_mony=1004)
+    assert approval.pay_method == "point"
+    raw = approval.raw
+    assert (raw["pay_method"], raw["pnt_issue"], raw["pnt_amount"], raw["pnt_receipt_gubn"]) == ("PAPT", "SCWB", "1004", "Y")
+    assert len(raw["pnt_app_no"]) > 0 and len(raw["cash_authno"]) == 9
+
+
+def test_paying_with_a_gift_voucher(window: Window, kcp) -> None:
+    voucher = {"sb_method": "voucher", "sb_tk_van_code": "SCCL", "sb_tk_no": "1234-5678-9012"}
+    refused = window.pay("card", form=order_form(pay_method=VOUCHER), **voucher)
+    assert refused["res_cd"] == codes.MALFORMED_REQUEST and "tk_shop_id" in refused["res_msg"]  # 004: 문화상품권 needs it
+    result = window.pay("card", form=order_form(pay_method=VOUCHER, tk_shop_id="buyer01"), **voucher)
+    assert result["res_cd"] == "0000" and result["use_pay_method"] == VOUCHER
+    approval = kcp.approve(tran_cd=result["tran_cd"], enc_data=result["enc_data"], enc_info=result["enc_info"], ordr_mony=1004)
+    assert (approval.pay_method, approval.raw["tk_van_code"], approval.raw["pay_method"]) == ("voucher", "SCCL", "PATK")
+    assert len(approval.raw["tk_app_no"]) == 14
+
+
+# -- 5. the window fills ordr_chk and the cash receipt fields --------------------------------------------
+
+def test_the_window_returns_ordr_chk_and_the_cash_receipt_fields(window: Window) -> None:
+    """KCP's sample template marks ordr_chk, cash_yn, cash_tr_code, cash_id_info "set by the window"."""
+    card = window.pay("card", form=order_form(ordr_idxx="ORD-77", good_mny="1004"))
+    assert card["ordr_chk"] == "ORD-77|1004"  # the sample checks ordr_idxx|good_mny against its own order
+    assert (card["cash_yn"], card["cash_tr_code"], card["cash_id_info"]) == ("", "", "")
+    bank = window.pay("bank", form=order_form(pay_method="010000000000", disp_tax_yn="Y", ordr_idxx="ORD-78"),
+                      sb_cash_yn="Y", sb_cash_tr_code="1", sb_cash_id_info="1234567890")
+    assert (bank["ordr_chk"], bank["cash_yn"], bank["cash_tr_code"]) == ("ORD-78|1004", "Y", "1")
+    assert bank["cash_id_info"] == "1234567890"
+    no_receipt = window.pay("bank", form=order_form(pay_method="010000000000", disp_tax_yn="Y"))
+    assert (no_receipt["cash_yn"], no_receipt["cash_tr_code"], no_receipt["cash_id_info"]) == ("N", "", "")
+    cancelled = window.cancel(order_form())
+    assert cancelled["res_cd"] == "3001" and cancelled["ordr_chk"] == ""
+
+
+def test_the_script_copies_the_window_fields_into_a_form_that_has_them(server) -> None:
+    """The script fills the four extra fields when the merchant's form has them, like the seven core ones."""
+    script = requests.get(f"{server.url}{SANDBOX}/plugin/payplus_web.jsp", timeout=5).text
+    for name in ("ordr_chk", "cash_yn", "cash_tr_code", "cash_id_info"):
+        assert f'"{name}"' in script
