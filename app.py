@@ -214,5 +214,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     if app.extensions["kcp"].config.is_sandbox:
         from kcp.sandbox import init_sandbox
         init_sandbox(app)
+    else:
+        from kcp.sandbox import init_trigger_cli
+        init_trigger_cli(app)  # `flask sandbox trigger` fires notifications at a shop on KCP's test system too
     from shop.security import init_security; init_security(app)  # noqa: E702, I001 (issue 6: headers, cookies, /common_return limit)
     return app

@@ -28,9 +28,9 @@ bp = Blueprint("kcp_sandbox", __name__, url_prefix="/_sandbox/kcp", template_fol
                static_folder="static", static_url_path="/static")
 
 # The view modules register their routes on bp, so they are imported after it exists.
-from . import api, console, engine, headers, ledger, notifier, receipts, sites, window  # noqa: E402
+from . import api, console, engine, headers, ledger, notifier, receipts, sites, trigger, window  # noqa: E402
 
-__all__ = ["bp", "console", "headers", "init_sandbox", "receipts"]
+__all__ = ["bp", "console", "headers", "init_sandbox", "init_trigger_cli", "receipts"]
 
 logger = logging.getLogger("kcp.sandbox")
 
@@ -58,6 +58,16 @@ def init_sandbox(app: Flask) -> None:
         for view in api.API_VIEWS + window.WINDOW_VIEWS:
             csrf.exempt(view)
     app.cli.add_command(sandbox_cli)
+
+
+sandbox_cli.add_command(trigger.make_trigger_command())
+
+
+def init_trigger_cli(app: Flask) -> None:
+    """Outside the sandbox (KCP_ENV=test/live) only ``flask sandbox trigger`` is offered: it needs no sandbox."""
+    group = AppGroup("sandbox", help="Send KCP notifications to any URL (the sandbox itself runs only with KCP_ENV=sandbox).")
+    group.add_command(trigger.make_trigger_command())
+    app.cli.add_command(group)
 
 
 def _printer(try_no: int, total: int, outcome: str) -> None:

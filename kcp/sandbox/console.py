@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from kcp import codes
 
-from . import bp, engine, faults, ledger, notifier, sites
+from . import bp, engine, faults, ledger, notifier, sites, trigger
 
 
 def _app() -> Any:
@@ -141,3 +141,54 @@ def ledger_page() -> str:
              " ORDER BY id DESC LIMIT 50")]
     return render_template("sandbox/ledger.html", page="ledger", transactions=rows, auths=auths,
                            statuses=codes.STATUS_CODES, pay_types=engine.PAY_TYPES)
+
+
+@bp.route("/trigger", methods=["GET", "POST"])
+def trigger_page() -> str:
+    """Send any KCP notification to any URL and show the reply and whether it counts as 0000."""
+    app = _app()
+    default_url = request.host_url + "common_return" if "notify.common_return" in app.view_functions else ""
+    values: dict[str, Any] = {"url": default_url, "kind": "deposit", "charset": notifier.default_charset(app),
+                              "declare_charset": False, "depositor": trigger.DEFAULT_DEPOSITOR, "site_cd": "T0000",
+                              "ordr_no": "", "tno": "", "order_amount": trigger.DEFAULT_ORDER_AMOUNT, "amount": "", "fields": ""}
+    results: list[dict[str, Any]] = []
+    if request.method == "POST":
+        values.update({k: request.form.get(k, "").strip() for k in values if k != "declare_charset"})
+        values["declare_charset"] = request.form.get("declare_charset") == "Y"
+        try:
+            results = _send_trigger(values)
+        except (ValueError, UnicodeEncodeError) as exc:
+            flash(f"Not sent: {exc}", "bad")
+    return render_template("sandbox/trigger.html", page="trigger", values=values, results=results, kinds=trigger.KINDS,
+                           charsets=notifier.CHARSETS)
+
+
+def _send_trigger(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Build the trigger's form(s) from the page's values and send each once."""
+    url = str(values["url"])
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("the URL must start with http:// or https://")
+    if values["kind"] not in trigger.KINDS or values["charset"] not in notifier.CHARSETS:
+        raise ValueError("choose a kind and a charset from the lists")
+    extra = {}
+    for line in str(values["fields"]).splitlines():
+        if line.strip():
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{line!r}: other fields are NAME=VALUE, one a line")
+            extra[name.strip()] = value.strip()
+    forms = trigger.forms_of(str(values["kind"]), site_cd=str(values["site_cd"]) or "T0000", ordr_no=str(values["ordr_no"]),
+                             tno=str(values["tno"]), order_amount=_whole(values["order_amount"], "order amount"),
+                             amount=_whole(values["amount"], "deposited amount") if values["amount"] else None,
+                             depositor=str(values["depositor"]) or trigger.DEFAULT_DEPOSITOR, fields=extra)
+    return [{"url": url, "charset": values["charset"], "form": form,
+             "reply": trigger.send(url, form, charset=str(values["charset"]), declare_charset=bool(values["declare_charset"]))}
+            for form in forms]
+
+
+def _whole(value: Any, name: str) -> int:
+    """A positive whole number of won from a form field."""
+    text = str(value).replace(",", "").strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"{name}: a whole number of won, more than 0")
+    return int(text)

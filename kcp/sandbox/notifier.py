@@ -106,6 +106,16 @@ def reply_accepted(body: str) -> bool:
     return False
 
 
+def reply_result(body: str) -> str | None:
+    """The value of the reply's ``result`` input (e.g. '9999'), or None when it has none."""
+    for tag in _INPUT_RE.findall(body or ""):
+        attrs = {m.group(1).lower(): unescape(next(v for v in m.groups()[1:] if v is not None))
+                 for m in _ATTR_RE.finditer(tag)}
+        if attrs.get("name") == "result":
+            return attrs.get("value", "")
+    return None
+
+
 # The last 8 digits count up from a random start: unique within a process (random digits collided
 # at ~1,000 notifications a second); _store also checks the ledger, across processes.
 _noti_serial = itertools.count(secrets.randbelow(10**8))
@@ -257,8 +267,8 @@ def _try_once(app: Flask, url: str, body_bytes: bytes, site_cd: str) -> tuple[in
         return 500, "", f"shop raised {type(exc).__name__}"
     if reply_accepted(body):
         return status, body, "accepted"
-    match = re.search(r"""name\s*=\s*["']?result["']?[^>]*value\s*=\s*["']?([^"'\s>]*)""", body or "", re.IGNORECASE)
-    return status, body, f"retry: result={match.group(1)}" if match else "retry: no result=0000 in the reply"
+    found = reply_result(body)
+    return status, body, f"retry: result={found}" if found is not None else "retry: no result=0000 in the reply"
 
 
 def wait_idle(app: Flask, timeout: float = 10.0) -> bool:
