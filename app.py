@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from kcp.client import KcpClient
 from kcp.config import SANDBOX_API_BASE, KcpConfig
 from kcp.errors import KcpConfigError
 from kcp.masking import mask_text
-from kcp.signing import generate_credentials
 from shop.runtime import KcpRuntime
 
 # Every variable of the configuration contract; the environment overrides instance/config.py.
@@ -88,27 +86,16 @@ def _sandbox_credentials(app: Flask) -> tuple[Path, Path, str]:
     """The sandbox merchant certificate, encrypted key and its password in instance/kcp-sandbox/.
 
     Created on first run in a temporary folder that is then renamed into place in one step, so
-    workers starting together never see a certificate without its key.
+    workers starting together never see a certificate without its key (kcp.sandbox.credentials).
     """
+    from kcp.sandbox.credentials import ensure_credentials
+
     directory = Path(app.instance_path) / "kcp-sandbox"
-    cert, key, password_file = directory / "cert.pem", directory / "key.pem", directory / "key-password"
-    if not directory.exists():
-        staging = Path(tempfile.mkdtemp(dir=app.instance_path, prefix=".kcp-sandbox."))
-        password = secrets.token_urlsafe(18)
-        (staging / "key-password").write_text(password + "\n", encoding="utf-8")
-        (staging / "key-password").chmod(0o600)
-        generate_credentials(staging, password)
-        try:
-            staging.rename(directory)
-        except OSError:  # another process renamed its folder first; use theirs
-            shutil.rmtree(staging, ignore_errors=True)
-        else:
-            _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} "
-                           "(sandbox only; never sent anywhere).")
-    if not (cert.exists() and key.exists() and password_file.exists()):
-        raise KcpConfigError(f"{directory} is incomplete (cert.pem, key.pem and key-password belong together); "
-                             "delete the folder and start again to have them made anew.")
-    return cert, key, password_file.read_text(encoding="utf-8").strip()
+    cert, key, password, created = ensure_credentials(directory)
+    if created:
+        _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} "
+                       "(sandbox only; never sent anywhere).")
+    return cert, key, password
 
 
 def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> dict[str, Any]:

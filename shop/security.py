@@ -32,8 +32,10 @@ import time
 from collections import OrderedDict, deque
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 
+from kcp.config import is_local_url
 from kcp.notify import reply, sender_allowed
 from shop.runtime import get_kcp
 
@@ -149,6 +151,24 @@ def _limit_common_return(app: Flask) -> None:
         return Response(reply(False), status=429, mimetype="text/html", headers={"Retry-After": str(int(limiter.window))})
 
 
+class LocalHttpSessionInterface(SecureCookieSessionInterface):
+    """Secure session cookies, except for plain http to this very machine in KCP_ENV=test.
+
+    A developer runs the shop on http://127.0.0.1 against a local KCP sandbox (python -m kcp.sandbox)
+    in KCP_ENV=test: a Secure cookie would never come back over http (the session, its CSRF token and
+    the admin login would all be lost). A browser names this machine in the Host header only when it
+    talks to this machine, so no such cookie crosses a network (a client that lies about the Host
+    only weakens its own cookie). Live always marks the cookie Secure.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """SESSION_COOKIE_SECURE, relaxed only for http://localhost-style requests outside live."""
+        secure = super().get_cookie_secure(app)
+        if secure and has_request_context() and not request.is_secure and not app.extensions["kcp"].config.is_live:
+            return not is_local_url(request.host_url)
+        return secure
+
+
 def init_security(app: Flask) -> None:
     """Install headers, cookie flags and the /common_return limiter on ``app`` (once)."""
     if "shop_security" in app.extensions or "kcp" not in app.extensions:
@@ -160,6 +180,7 @@ def init_security(app: Flask) -> None:
         # Set, not setdefault: Flask's own default (False) is always present. Browsers accept Secure
         # cookies from http://localhost, so a developer trying KCP's test site locally still works.
         app.config["SESSION_COOKIE_SECURE"] = True
+        app.session_interface = LocalHttpSessionInterface()
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     _set_headers(app, content_security_policy(config.js_url, sandbox=config.is_sandbox))

@@ -28,9 +28,9 @@ bp = Blueprint("kcp_sandbox", __name__, url_prefix="/_sandbox/kcp", template_fol
                static_folder="static", static_url_path="/static")
 
 # The view modules register their routes on bp, so they are imported after it exists.
-from . import api, console, engine, headers, ledger, notifier, receipts, sites, trigger, window  # noqa: E402
+from . import api, console, control, engine, headers, ledger, notifier, receipts, sites, trigger, window  # noqa: E402
 
-__all__ = ["bp", "console", "headers", "init_sandbox", "init_trigger_cli", "receipts"]
+__all__ = ["bp", "console", "control", "headers", "init_sandbox", "init_trigger_cli", "receipts"]
 
 logger = logging.getLogger("kcp.sandbox")
 
@@ -54,8 +54,9 @@ def init_sandbox(app: Flask) -> None:
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
-        # KCP's APIs and its window take no CSRF token from the shop; the console pages keep it.
-        for view in api.API_VIEWS + window.WINDOW_VIEWS:
+        # KCP's APIs and its window take no CSRF token from the shop, nor does the JSON control API
+        # (JSON only: another site's page cannot send it); the console pages keep the token.
+        for view in api.API_VIEWS + window.WINDOW_VIEWS + control.CONTROL_VIEWS:
             csrf.exempt(view)
     app.cli.add_command(sandbox_cli)
 

@@ -158,7 +158,9 @@ def _schedule(ctx: click.Context, param: click.Parameter, value: str) -> list[fl
 def make_trigger_command(name: str = "trigger") -> click.Command:
     """The ``trigger`` command: the same options in ``flask sandbox`` and in ``python -m kcp.sandbox``."""
 
-    @click.command(name, help=__doc__.split("\n\n")[0] + "\n\nKIND is one of: " + ", ".join(KINDS) + ".")
+    @click.command(name, help="Send any KCP notification (common_return, 004) to URL and say whether the reply counts "
+                              "as 0000, as KCP judges it (exit 1 when it does not). Every field the options leave out "
+                              "is made up; no order needs to exist.\n\nKIND is one of: " + ", ".join(KINDS) + ".")
     @click.argument("kind", type=click.Choice(KINDS))
     @click.argument("url", required=False)
     @click.option("--url", "url_option", metavar="URL", help="The common_return URL (instead of the URL argument).")
