@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask import Response as FlaskResponse
 from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from kcp import codes
+from kcp import codes, openapi
 
 from . import bp, engine, faults, ledger, notifier, sites, trigger
 
@@ -192,3 +193,39 @@ def _whole(value: Any, name: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise ValueError(f"{name}: a whole number of won, more than 0")
     return int(text)
+
+
+def _sandbox_base() -> str:
+    """This sandbox's KCP_API_BASE as the browser reached it (the base KCP's paths are appended to)."""
+    return url_for("kcp_sandbox.home", _external=True).rstrip("/")
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> FlaskResponse:
+    """KCP's APIs as an OpenAPI 3.1 document (kcp.openapi), this sandbox first among the servers."""
+    body = json.dumps(openapi.document(sandbox_base=_sandbox_base()), ensure_ascii=False, indent=2)
+    return FlaskResponse(body, mimetype="application/json")
+
+
+@bp.get("/openapi")
+def openapi_page() -> str:
+    """The same document as a page, rendered here (nothing is loaded from another host)."""
+    doc = openapi.document(sandbox_base=_sandbox_base())
+    operations, webhooks = [], []
+    for path, item in doc["paths"].items():
+        operations.append(_operation_view(doc, path, item["post"], webhook=False))
+    for name, item in doc["webhooks"].items():
+        webhooks.append(_operation_view(doc, name, item["post"], webhook=True))
+    return render_template("sandbox/openapi.html", page="openapi", doc=doc, operations=operations, webhooks=webhooks)
+
+
+def _operation_view(doc: dict[str, Any], path: str, op: dict[str, Any], *, webhook: bool) -> dict[str, Any]:
+    """What the page shows of one operation: its request and answer fields."""
+    media_type, media = next(iter(op["requestBody"]["content"].items()))
+    response = op["responses"]["200"]
+    answer = next(iter(response.get("content", {}).values()), {})
+    return {"id": ("webhook-" if webhook else "path-") + path.strip("/").replace("/", "-"), "path": path, "webhook": webhook,
+            "summary": op["summary"], "description": op.get("description", ""), "tags": op.get("tags", []),
+            "request_type": media_type, "request_description": op["requestBody"].get("description", ""),
+            "request": openapi.fields_of(doc, media["schema"]), "response_description": response["description"],
+            "response": openapi.fields_of(doc, answer["schema"]) if not webhook and "schema" in answer else []}
