@@ -19,7 +19,7 @@ import click
 
 from kcp.errors import KcpConfigError
 
-from . import engine, notifier, trigger
+from . import engine, notifier, testdata, trigger
 from .server import DEFAULT_HOST, DEFAULT_PORT, Settings, create_app, serve, settings_from_options, write_stderr, write_stdout
 
 DEFAULT_INSTANCE = "kcp-sandbox"
@@ -137,6 +137,12 @@ def resend(ctx: click.Context, notification_id: int) -> None:
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
     _verdict(app, nid)
+
+
+@main.command("test-data")
+def test_data() -> None:
+    """Print the test cards, magic values and result codes as Markdown (the sandbox README's tables)."""
+    click.echo(testdata.markdown(), nl=False)
 
 
 if __name__ == "__main__":

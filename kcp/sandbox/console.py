@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from kcp import codes, openapi
 
-from . import bp, engine, faults, ledger, notifier, sites, trigger
+from . import bp, engine, faults, ledger, notifier, sites, testdata, trigger
 
 
 def _app() -> Any:
@@ -229,3 +229,10 @@ def _operation_view(doc: dict[str, Any], path: str, op: dict[str, Any], *, webho
             "request_type": media_type, "request_description": op["requestBody"].get("description", ""),
             "request": openapi.fields_of(doc, media["schema"]), "response_description": response["description"],
             "response": openapi.fields_of(doc, answer["schema"]) if not webhook and "schema" in answer else []}
+
+
+@bp.get("/test-data")
+def test_data() -> str:
+    """The test cards, magic values and every result code the sandbox answers (kcp.sandbox.testdata)."""
+    return render_template("sandbox/test_data.html", page="test-data", values=testdata.TEST_VALUES,
+                           code_rows=testdata.code_rows())

@@ -30,6 +30,7 @@ from . import sites as site_registry
 from .errors import SandboxError, answer_payload, ok_payload
 from .options import VOUCHER_NEEDS_SHOP_ID, WindowOrder
 from .sites import Site
+from .testdata import DECLINE_SUFFIX, FAILING_CARD_PWD, NO_PARTIAL_SUFFIX
 
 TRAN_CD = "00100000"  # 000's approval transaction code
 # The answers' pay_method per method. 002 documents PACA/PABK/PAVC/PAMC (the only pay_types an
@@ -39,9 +40,6 @@ INQUIRY_PAY_TYPES = ("PACA", "PABK", "PAVC", "PAMC")
 METHOD_OF_PAY_TYPE = {v: k for k, v in PAY_TYPES.items() if v in INQUIRY_PAY_TYPES}
 PAY_METHOD_CODES = {name: codes.PAY_METHODS[name].code for name in PAY_TYPES}
 CARD_TX_TYPES = {"11121000": "certified", "11111000": "non-certified"}  # 001
-DECLINE_SUFFIX = "0002"      # test card numbers ending in 0002 are always declined
-NO_PARTIAL_SUFFIX = "0003"   # ... ending in 0003 are approved with partcanc_yn=N
-FAILING_CARD_PWD = "99"      # certified manual payments with this password always fail
 
 
 # -- sites and credentials -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from flask import Response, current_app, render_template, request, url_for
 
 from kcp import codes
 
-from . import bp, engine
+from . import bp, engine, testdata
 from .errors import SandboxError, answer_payload
 from .options import WindowOrder, format_amount, read_order
 
@@ -83,7 +83,8 @@ def window() -> Any:
     return render_template("sandbox/window.html", order=order, lang=lang, origin=_origin(form),
                            amount_text=format_amount(order.amount, order.currency, lang),
                            va_date_text=_pretty_time(order.va_date), method_names=codes.PAY_METHODS,
-                           card_names={c.code: c for c in order.cards})
+                           card_names={c.code: c for c in order.cards},
+                           test_values=[v for v in testdata.TEST_VALUES if v.where.startswith("window")])
 
 
 @bp.post("/window/authorize")
