@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import SandboxProcess
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from standalone_support import SandboxProcess
 from support import BUYER, PAY_METHOD, LiveServer, csrf_token, order_form, window_authorize
 
 ADMIN_PASSWORD = "test-admin-password"  # tests/conftest.py app_config

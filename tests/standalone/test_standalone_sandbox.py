@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import ROOT, SandboxProcess
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from standalone_support import ROOT, SandboxProcess
 
 from kcp.signing import generate_credentials
 
