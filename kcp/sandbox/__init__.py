@@ -48,8 +48,9 @@ def init_sandbox(app: Flask) -> None:
         cert = Path(runtime.config.cert_file)
         sites.register(app.config, runtime.config.site_cd, cert)
         sites.register(app.config, "T0000", cert)
-    for warning in sites.warnings(engine.sites(app).values()):
-        logger.warning("KCP sandbox: %s", warning)
+    if not app.config.get("SANDBOX_STANDALONE"):  # the standalone server prints them in its banner
+        for warning in sites.warnings(engine.sites(app).values()):
+            logger.warning("KCP sandbox: %s", warning)
     ledger.init_db(app)
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")

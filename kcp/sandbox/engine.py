@@ -28,7 +28,7 @@ from kcp.signing import cert_der, cert_from_cert_info, verify_text
 from . import ledger
 from . import sites as site_registry
 from .errors import SandboxError, answer_payload, ok_payload
-from .options import VOUCHER_NEEDS_SHOP_ID, WindowOrder
+from .options import CASH_RECEIPT_METHODS, VOUCHER_NEEDS_SHOP_ID, WindowOrder
 from .sites import Site
 from .testdata import DECLINE_SUFFIX, FAILING_CARD_PWD, NO_PARTIAL_SUFFIX
 
@@ -151,7 +151,8 @@ def _choice(order: WindowOrder, choice: Mapping[str, str]) -> dict[str, Any]:
         if van_code not in vouchers:
             raise SandboxError(codes.MALFORMED_REQUEST, "choose one of the offered gift vouchers")
         if van_code == VOUCHER_NEEDS_SHOP_ID and not order.tk_shop_id:
-            raise SandboxError(codes.MALFORMED_REQUEST, "tk_shop_id: 문화상품권 needs the buyer's id at the shop (004)")
+            raise SandboxError(codes.MALFORMED_REQUEST,
+                               "tk_shop_id (or shop_user_id): 문화상품권 needs the buyer's id at the shop (004)")
         if not str(choice.get("sb_tk_no") or "").strip():
             raise SandboxError(codes.MALFORMED_REQUEST, "voucher number (or ID): any test value")
         picked["tk_van_code"] = van_code
@@ -166,10 +167,11 @@ def _choice(order: WindowOrder, choice: Mapping[str, str]) -> dict[str, Any]:
         if not re.fullmatch(r"\d{6}", str(choice.get("sb_auth_code") or "")):
             raise SandboxError(codes.MALFORMED_REQUEST, "verification code: 6 digits")
         picked.update(commid=commid, mobile_no=mobile_no)
-    if order.cash_receipt_for(method):
-        # disp_tax_yn=Y: the buyer may ask for a cash receipt, for income deduction (0, a phone
-        # number) or as proof of expense (1, a business number); the window hands all three back.
-        cash = str(choice.get("sb_cash_yn") or "") == "Y"
+    if method in CASH_RECEIPT_METHODS:
+        # With disp_tax_yn=Y the buyer may ask for a cash receipt, for income deduction (0, a phone
+        # number) or as proof of expense (1, a business number); the window hands all three back
+        # (cash_yn N when none was asked for, or the page did not offer one).
+        cash = order.cash_receipt_for(method) and str(choice.get("sb_cash_yn") or "") == "Y"
         picked["cash_yn"] = "Y" if cash else "N"
         picked["cash_tr_code"] = ("1" if str(choice.get("sb_cash_tr_code") or "0") == "1" else "0") if cash else ""
         # The window pre-fills the buyer's mobile number (buyr_tel2), as the buyer would type it.

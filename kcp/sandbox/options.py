@@ -275,7 +275,9 @@ def read_order(form: Mapping[str, str], sites: Mapping[str, object], *, now: dt.
         site_logo=_get(form, "site_logo"), pay_title=_get(form, "kcp_pay_title"), good_expr=_get(form, "good_expr"),
         point_issuers=tuple(IssuerOption(c, ko, en) for c, (ko, en) in POINT_ISSUERS.items()),
         vouchers=tuple(IssuerOption(c, ko, en) for c, (ko, en) in VOUCHER_ISSUERS.items()),
-        complex_pnt=_get(form, "complex_pnt_yn").upper() != "N", tk_shop_id=_get(form, "tk_shop_id"),
+        complex_pnt=_get(form, "complex_pnt_yn").upper() != "N",
+        # 004 names tk_shop_id; KCP's sample pages fill shop_user_id "for voucher payments" (000 lists it too).
+        tk_shop_id=_get(form, "tk_shop_id") or _get(form, "shop_user_id"),
         form=clean,
     )
 

@@ -228,6 +228,8 @@ def test_the_window_returns_ordr_chk_and_the_cash_receipt_fields(window: Window)
     assert bank["cash_id_info"] == "1234567890"
     no_receipt = window.pay("bank", form=order_form(pay_method="010000000000", disp_tax_yn="Y"))
     assert (no_receipt["cash_yn"], no_receipt["cash_tr_code"], no_receipt["cash_id_info"]) == ("N", "", "")
+    not_offered = window.pay("bank", form=order_form(pay_method="010000000000"))  # KCP's sample page: no disp_tax_yn
+    assert (not_offered["cash_yn"], not_offered["cash_tr_code"], not_offered["cash_id_info"]) == ("N", "", "")
     cancelled = window.cancel(order_form())
     assert cancelled["res_cd"] == "3001" and cancelled["ordr_chk"] == ""
 
