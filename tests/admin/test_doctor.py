@@ -159,3 +159,14 @@ def test_python_m_shop_cli_doctor_fallback(monkeypatch, kcp_credentials, capsys)
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "site code" in out and "KCP_SITE_CD=T0000" in out
+
+
+def test_test_mode_against_a_local_sandbox_is_ok(tmp_path, kcp_credentials):
+    """KCP_ENV=test with python -m kcp.sandbox's URLs: hosts and the loopback allowlist are what they should be."""
+    local = "http://127.0.0.1:8200/_sandbox/kcp"
+    found = results(context(tmp_path, kcp_credentials, KCP_ENV="test", KCP_API_BASE=local,
+                            KCP_JS_URL=local + "/plugin/payplus_web.jsp", KCP_RECEIPT_BASE=local))
+    assert found["hosts"].status == doctor.OK and "local KCP sandbox" in found["hosts"].message
+    assert found["notification allowlist"].status == doctor.OK and "127.0.0.1" in found["notification allowlist"].message
+    mixed = results(context(tmp_path, kcp_credentials, KCP_ENV="test", KCP_API_BASE=local))  # KCP's test script
+    assert mixed["hosts"].status == doctor.FAIL and "cannot work together" in mixed["hosts"].message
