@@ -112,3 +112,14 @@ def test_the_console_trigger_page(server, receiver_factory) -> None:
     assert 'data-accepted="no"' in again and "result=1234" in again
     home = http.get(f"{server.url}{SANDBOX}/", timeout=5).text
     assert f'href="{SANDBOX}/trigger"' in home
+
+
+def test_flask_sandbox_trigger_exists_outside_the_sandbox_too(make_app, receiver_factory) -> None:
+    """A shop on KCP's test system has no sandbox, but can still fire a notification at its common_return."""
+    receiver = receiver_factory(["0000"])
+    app = make_app(KCP_ENV="test")
+    result = app.test_cli_runner().invoke(args=["sandbox", "trigger", "deposit", receiver.url, "--depositor", "Kim"])
+    assert result.exit_code == 0, result.output
+    assert receiver.posts[0]["remitter"] == "Kim"
+    deposit = app.test_cli_runner().invoke(args=["sandbox", "deposit", "X"])
+    assert deposit.exit_code != 0  # the sandbox's own commands are not there
