@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from kcp.client import KcpClient
 from kcp.config import SANDBOX_API_BASE, KcpConfig
 from kcp.errors import KcpConfigError
 from kcp.masking import mask_text
-from kcp.signing import generate_credentials
 from shop.runtime import KcpRuntime
 
 # Every variable of the configuration contract; the environment overrides instance/config.py.
@@ -35,7 +33,8 @@ CONTRACT_KEYS = (
     "DATABASE_URL", "SECRET_KEY", "ADMIN_PASSWORD",
 )
 # Extra settings of this project (documented in README), also read from the environment.
-EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE")
+EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE",
+              "KCP_SANDBOX_NOTIFY_CHARSET", "KCP_SANDBOX_SITES")
 # Tuning keys read from instance/config.py only (README, Configuration): name, default, least allowed.
 # (NOTIFY_* are checked where they are used, shop.services.notifications.init_app.)
 TUNING_KEYS = (("COMMON_RETURN_LIMIT", 30, 1), ("COMMON_RETURN_WINDOW_SECONDS", 60, 1), ("ADMIN_LOGIN_LIMIT", 5, 1),
@@ -87,27 +86,16 @@ def _sandbox_credentials(app: Flask) -> tuple[Path, Path, str]:
     """The sandbox merchant certificate, encrypted key and its password in instance/kcp-sandbox/.
 
     Created on first run in a temporary folder that is then renamed into place in one step, so
-    workers starting together never see a certificate without its key.
+    workers starting together never see a certificate without its key (kcp.sandbox.credentials).
     """
+    from kcp.sandbox.credentials import ensure_credentials
+
     directory = Path(app.instance_path) / "kcp-sandbox"
-    cert, key, password_file = directory / "cert.pem", directory / "key.pem", directory / "key-password"
-    if not directory.exists():
-        staging = Path(tempfile.mkdtemp(dir=app.instance_path, prefix=".kcp-sandbox."))
-        password = secrets.token_urlsafe(18)
-        (staging / "key-password").write_text(password + "\n", encoding="utf-8")
-        (staging / "key-password").chmod(0o600)
-        generate_credentials(staging, password)
-        try:
-            staging.rename(directory)
-        except OSError:  # another process renamed its folder first; use theirs
-            shutil.rmtree(staging, ignore_errors=True)
-        else:
-            _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} "
-                           "(sandbox only; never sent anywhere).")
-    if not (cert.exists() and key.exists() and password_file.exists()):
-        raise KcpConfigError(f"{directory} is incomplete (cert.pem, key.pem and key-password belong together); "
-                             "delete the folder and start again to have them made anew.")
-    return cert, key, password_file.read_text(encoding="utf-8").strip()
+    cert, key, password, created = ensure_credentials(directory)
+    if created:
+        _say_once(app, f"Created a sandbox certificate and encrypted private key in {directory} "
+                       "(sandbox only; never sent anywhere).")
+    return cert, key, password
 
 
 def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -149,6 +137,9 @@ def build_kcp(app: Flask, settings: Mapping[str, Any]) -> KcpRuntime:
     sandbox_credentials = _sandbox_credentials(app) if env == "sandbox" else None
     config = KcpConfig.from_mapping(settings, sandbox_credentials=sandbox_credentials)
     signer = config.load_signer()
+    problem = config.certificate_problem(signer)
+    if problem:  # only reached in the sandbox, which accepts it (test and live refuse it in load_signer)
+        log.warning("%s The sandbox accepts it; KCP's test and live systems will not.", problem)
     session = requests.Session()
     runtime = KcpRuntime(config=config, signer=signer, client=None)  # type: ignore[arg-type]
     runtime.client = KcpClient(config, signer, session=session, on_exchange=runtime.dispatch)
@@ -210,5 +201,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     if app.extensions["kcp"].config.is_sandbox:
         from kcp.sandbox import init_sandbox
         init_sandbox(app)
+    else:
+        from kcp.sandbox import init_trigger_cli
+        init_trigger_cli(app)  # `flask sandbox trigger` fires notifications at a shop on KCP's test system too
     from shop.security import init_security; init_security(app)  # noqa: E702, I001 (issue 6: headers, cookies, /common_return limit)
     return app

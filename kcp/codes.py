@@ -772,6 +772,25 @@ CARD_AUTH_FAILED = "SB15"
 CARD_NUMBER_INVALID = "SB16"
 # ---- END sandbox-added result codes ---------------------------------------------------------
 
+# ---- BEGIN sandbox-added result codes (issue 17: the standalone sandbox) ----------------------
+_SANDBOX_ADDED_17: tuple[ResultCode, ...] = (
+    ResultCode(
+        "SB30", "알 수 없는 API 경로", "Unknown API path",
+        "요청한 경로(또는 메서드)는 KCP 문서에 없는 API입니다. 문서는 존재하지 않는 경로의 응답을 정하지 "
+        "않았으므로 샌드박스는 HTML 404 대신 이 코드를 JSON으로 답합니다.",
+        "The requested path (or method) is not one of the documented KCP APIs. The documents do not say "
+        "what KCP answers there, so the sandbox answers this code as JSON instead of an HTML 404.",
+        "KCP_API_BASE 뒤에 문서의 경로(/gw/enc/v1/payment, /gw/hub/v1/payment, /gw/mod/v1/cancel, "
+        "/std/inquery, /std/tradeReg/register)를 POST와 JSON 본문으로 보내세요.",
+        "POST a JSON body to one of the documented paths (/gw/enc/v1/payment, /gw/hub/v1/payment, "
+        "/gw/mod/v1/cancel, /std/inquery, /std/tradeReg/register) appended to KCP_API_BASE.",
+        "sandbox",
+    ),
+)
+RESULT_CODES.update({rc.code: rc for rc in _SANDBOX_ADDED_17})
+UNKNOWN_PATH = "SB30"
+# ---- END sandbox-added result codes (issue 17) -------------------------------------------------
+
 
 def explain(res_cd: str) -> ResultCode:
     """Explain a res_cd; a code missing from RESULT_CODES gets a generic entry naming it."""

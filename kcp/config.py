@@ -4,8 +4,8 @@ The variables and their defaults per ``KCP_ENV`` are the project's contract (DES
 ``KcpConfig.from_mapping`` refuses, with one sentence that says what to change, every
 configuration that cannot work: the FAQ's 3014 / 8001 traps (lower-case or malformed site code,
 test script with the live API or the reverse, the test site code in live mode), and
-``KcpConfig.load_signer`` refuses a missing, unreadable, mismatched or expired certificate/key
-or a wrong key password.
+``KcpConfig.load_signer`` refuses a missing, unreadable or mismatched certificate/key, a wrong key
+password, and (outside the sandbox, which only warns) an expired certificate.
 """
 
 from __future__ import annotations
@@ -62,6 +62,17 @@ LIVE_HOSTS = {"spl.kcp.co.kr", "pay.kcp.co.kr", "admin8.kcp.co.kr", "paygw.kcp.c
 RECEIPT_STYLES = ("BillAction", "BillActionNew")
 DEFAULT_TIMEOUT = 10.0
 CERT_EXPIRY_WARNING_DAYS = 30
+
+
+def is_local_url(url: str) -> bool:
+    """True for an absolute URL on this machine (localhost, 127.0.0.0/8, ::1): a local KCP sandbox."""
+    host = (urlsplit(url or "").hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_kind(url: str) -> str | None:
@@ -149,7 +160,12 @@ class KcpConfig:
         cls._check_hosts(env, api_base, js_url, receipt_base)
 
         ips_raw = get("KCP_NOTIFY_IPS")
-        notify_ips = tuple(ip.strip() for ip in ips_raw.split(",") if ip.strip()) if ips_raw else defaults["notify_ips"]
+        default_ips = defaults["notify_ips"]
+        if env == "test" and is_local_url(api_base):
+            # KCP_ENV=test against a local sandbox (python -m kcp.sandbox): its notifications come from
+            # this machine, never from KCP's addresses.
+            default_ips = DEFAULTS["sandbox"]["notify_ips"]
+        notify_ips = tuple(ip.strip() for ip in ips_raw.split(",") if ip.strip()) if ips_raw else default_ips
         for ip in notify_ips:
             try:
                 ipaddress.ip_network(ip, strict=False)
@@ -188,7 +204,20 @@ class KcpConfig:
 
     @staticmethod
     def _check_hosts(env: str, api_base: str, js_url: str, receipt_base: str) -> None:
-        """Refuse KCP hosts that do not belong together (the FAQ's 3014 / 8001)."""
+        """Refuse KCP hosts that do not belong together (the FAQ's 3014 / 8001), and a local sandbox mixed
+        with KCP's servers or used for live payments."""
+        urls = {"KCP_API_BASE": api_base, "KCP_JS_URL": js_url, "KCP_RECEIPT_BASE": receipt_base}
+        local = [name for name, url in urls.items() if is_local_url(url)]
+        kcp = [name for name, url in urls.items() if (_script_kind(url) if name == "KCP_JS_URL" else _host_kind(url))]
+        if local and kcp:
+            # The window's enc_data can only be approved by the KCP that issued it, and receipts live there too.
+            raise KcpConfigError(
+                f"{', '.join(local)} point{'s' if len(local) == 1 else ''} at a local KCP sandbox but {', '.join(kcp)} "
+                f"at KCP's servers, which cannot work together; point all three at the same KCP "
+                "(the values python -m kcp.sandbox prints, or KCP's own).")
+        if local and env == "live":
+            raise KcpConfigError(f"{local[0]} points at a local KCP sandbox ({urls[local[0]]}) but KCP_ENV=live; "
+                                 "remove it (live payments go to KCP's live servers) or set KCP_ENV=test.")
         api_kind, js_kind, receipt_kind = _host_kind(api_base), _script_kind(js_url), _host_kind(receipt_base)
         if api_kind and js_kind and api_kind != js_kind:
             raise KcpConfigError(
@@ -225,16 +254,28 @@ class KcpConfig:
                 "the private key does not belong to the certificate": "set KCP_KEY_FILE to the key issued with KCP_CERT_FILE",
             }.get(exc.message, "check KCP_CERT_FILE, KCP_KEY_FILE and KCP_KEY_PASSWORD")
             raise KcpConfigError(f"{exc.message[0].upper()}{exc.message[1:]}; {fix}.") from exc
+        problem = self.certificate_problem(signer, now=now)
+        if problem and not self.is_sandbox:
+            raise KcpConfigError(problem)
+        return signer
+
+    def certificate_problem(self, signer: Signer, *, now: dt.datetime | None = None) -> str | None:
+        """One sentence when the certificate is expired or not yet valid, else None.
+
+        KCP refuses such a certificate, so test and live startup stops on it; the sandbox accepts it
+        (with this sentence as a warning): KCP's public T0000 sample certificate expired on
+        2026-06-28 and is still what every KCP sample ships with.
+        """
         now = now or dt.datetime.now(dt.timezone.utc)
         not_after = signer.certificate.not_valid_after_utc
         if not_after <= now:
-            raise KcpConfigError(f"The certificate in KCP_CERT_FILE expired on {not_after:%Y-%m-%d}; "
-                                 "download a new one from KCP's merchant admin.")
+            return (f"The certificate in KCP_CERT_FILE expired on {not_after:%Y-%m-%d}; "
+                    "download a new one from KCP's merchant admin.")
         not_before = signer.certificate.not_valid_before_utc
         if not_before > now:
-            raise KcpConfigError(f"The certificate in KCP_CERT_FILE is not valid before {not_before:%Y-%m-%d}; "
-                                 "check the server clock or the file.")
-        return signer
+            return (f"The certificate in KCP_CERT_FILE is not valid before {not_before:%Y-%m-%d}; "
+                    "check the server clock or the file.")
+        return None
 
     def describe(self) -> dict[str, str]:
         """The settings worth showing a developer, with the key password hidden."""

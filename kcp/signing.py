@@ -40,17 +40,25 @@ def serialize_cert(pem: bytes | str) -> str:
 
 
 def cert_from_cert_info(cert_info: str) -> x509.Certificate:
-    """Parse a one-line ``kcp_cert_info`` back into a certificate (used by the sandbox)."""
+    """Parse a ``kcp_cert_info`` back into a certificate (used by the sandbox).
+
+    The documents only say "serialized": the one-line form this module sends and a PEM that kept
+    its line breaks (``\\n`` or ``\\r\\n``, as some merchants' code sends it) are the same certificate.
+    """
     text = (cert_info or "").strip()
     if not (text.startswith(PEM_HEADER) and text.endswith(PEM_FOOTER)):
         raise KcpSigningError("kcp_cert_info is not a serialized PEM certificate")
-    body = text[len(PEM_HEADER):-len(PEM_FOOTER)]
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    pem = "\n".join([PEM_HEADER, *lines, PEM_FOOTER, ""]).encode("ascii")
+    body = "".join(text[len(PEM_HEADER):-len(PEM_FOOTER)].split())  # every space and line break out
     try:
-        return x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
+        der = base64.b64decode(body, validate=True)
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:  # binascii.Error is a ValueError too
         raise KcpSigningError(f"kcp_cert_info does not hold a readable certificate: {exc}") from exc
+
+
+def cert_der(cert: x509.Certificate) -> bytes:
+    """The certificate's DER bytes: what two serializations of one certificate have in common."""
+    return cert.public_bytes(serialization.Encoding.DER)
 
 
 def load_certificate(pem: bytes) -> x509.Certificate:

@@ -14,8 +14,9 @@ Content-Security-Policy, and why each part is what it is:
   certification and receipt hosts all live there), so those are allowed next to ``'self'``.
   Card companies' authentication pages open inside KCP's iframe or as popups: KCP's own policy
   governs those, ours does not need to name them.
-* ``frame-ancestors 'self'``: only our own pages may frame ours (the sandbox window is framed by
-  our order page, same origin).
+* ``frame-ancestors 'self'``: only our own pages may frame ours. The sandbox's payment window sets
+  its own policy (any merchant page may frame it, as KCP's; kcp/sandbox/headers.py) and then gets
+  no ``X-Frame-Options`` from here.
 
 Referrer-Policy ``strict-origin-when-cross-origin``: KCP may check which site opened its window,
 so it still gets our origin, but never a path or query (order numbers stay with us).
@@ -31,8 +32,10 @@ import time
 from collections import OrderedDict, deque
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 
+from kcp.config import is_local_url
 from kcp.notify import reply, sender_allowed
 from shop.runtime import get_kcp
 
@@ -106,8 +109,12 @@ def _set_headers(app: Flask, csp: str) -> None:
     def security_headers(response: Response) -> Response:
         """CSP, framing, sniffing, referrer and feature policies; HSTS over HTTPS outside the sandbox."""
         headers = response.headers
+        own_policy = headers.get("Content-Security-Policy", "")
         headers.setdefault("Content-Security-Policy", csp)
-        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if "frame-ancestors" not in own_policy:
+            # A view whose own policy decides its framing (the sandbox's payment window, which any
+            # merchant page may frame, as KCP's) gets no contradicting X-Frame-Options.
+            headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
@@ -144,6 +151,24 @@ def _limit_common_return(app: Flask) -> None:
         return Response(reply(False), status=429, mimetype="text/html", headers={"Retry-After": str(int(limiter.window))})
 
 
+class LocalHttpSessionInterface(SecureCookieSessionInterface):
+    """Secure session cookies, except for plain http to this very machine in KCP_ENV=test.
+
+    A developer runs the shop on http://127.0.0.1 against a local KCP sandbox (python -m kcp.sandbox)
+    in KCP_ENV=test: a Secure cookie would never come back over http (the session, its CSRF token and
+    the admin login would all be lost). A browser names this machine in the Host header only when it
+    talks to this machine, so no such cookie crosses a network (a client that lies about the Host
+    only weakens its own cookie). Live always marks the cookie Secure.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """SESSION_COOKIE_SECURE, relaxed only for http://localhost-style requests outside live."""
+        secure = super().get_cookie_secure(app)
+        if secure and has_request_context() and not request.is_secure and not app.extensions["kcp"].config.is_live:
+            return not is_local_url(request.host_url)
+        return secure
+
+
 def init_security(app: Flask) -> None:
     """Install headers, cookie flags and the /common_return limiter on ``app`` (once)."""
     if "shop_security" in app.extensions or "kcp" not in app.extensions:
@@ -155,6 +180,7 @@ def init_security(app: Flask) -> None:
         # Set, not setdefault: Flask's own default (False) is always present. Browsers accept Secure
         # cookies from http://localhost, so a developer trying KCP's test site locally still works.
         app.config["SESSION_COOKIE_SECURE"] = True
+        app.session_interface = LocalHttpSessionInterface()
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     _set_headers(app, content_security_policy(config.js_url, sandbox=config.is_sandbox))

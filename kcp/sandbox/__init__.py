@@ -17,6 +17,7 @@ Where things are:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -27,9 +28,11 @@ bp = Blueprint("kcp_sandbox", __name__, url_prefix="/_sandbox/kcp", template_fol
                static_folder="static", static_url_path="/static")
 
 # The view modules register their routes on bp, so they are imported after it exists.
-from . import api, console, ledger, notifier, receipts, window  # noqa: E402
+from . import api, console, control, engine, headers, ledger, notifier, receipts, sites, trigger, window  # noqa: E402
 
-__all__ = ["bp", "console", "init_sandbox", "receipts"]
+__all__ = ["bp", "console", "control", "headers", "init_sandbox", "init_trigger_cli", "receipts"]
+
+logger = logging.getLogger("kcp.sandbox")
 
 sandbox_cli = AppGroup("sandbox", help="The offline KCP sandbox: mock deposits and notifications.")
 
@@ -37,20 +40,36 @@ sandbox_cli = AppGroup("sandbox", help="The offline KCP sandbox: mock deposits a
 def init_sandbox(app: Flask) -> None:
     """Register the sandbox on ``app``: sites, ledger, blueprint, CSRF exemptions and CLI."""
     runtime = app.extensions.get("kcp")
-    sites = dict(app.config.get("SANDBOX_SITES") or {})
+    for site_cd, cert_file, notify_url in sites.parse_sites_setting(str(app.config.get("KCP_SANDBOX_SITES") or "")):
+        sites.register(app.config, site_cd, cert_file, notify_url)
     if runtime is not None and runtime.config.cert_file:
-        cert = str(Path(runtime.config.cert_file))
-        sites.setdefault(runtime.config.site_cd, cert)
-        sites.setdefault("T0000", cert)
-    app.config["SANDBOX_SITES"] = sites
+        # The shop's own certificate is registered for its site code and for T0000, next to any
+        # certificate registered for them in the settings (KCP's public T0000 one, for instance).
+        cert = Path(runtime.config.cert_file)
+        sites.register(app.config, runtime.config.site_cd, cert)
+        sites.register(app.config, "T0000", cert)
+    if not app.config.get("SANDBOX_STANDALONE"):  # the standalone server prints them in its banner
+        for warning in sites.warnings(engine.sites(app).values()):
+            logger.warning("KCP sandbox: %s", warning)
     ledger.init_db(app)
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
-        # KCP's APIs and its window take no CSRF token from the shop; the console pages keep it.
-        for view in api.API_VIEWS + window.WINDOW_VIEWS:
+        # KCP's APIs and its window take no CSRF token from the shop, nor does the JSON control API
+        # (JSON only: another site's page cannot send it); the console pages keep the token.
+        for view in api.API_VIEWS + window.WINDOW_VIEWS + control.CONTROL_VIEWS:
             csrf.exempt(view)
     app.cli.add_command(sandbox_cli)
+
+
+sandbox_cli.add_command(trigger.make_trigger_command())
+
+
+def init_trigger_cli(app: Flask) -> None:
+    """Outside the sandbox (KCP_ENV=test/live) only ``flask sandbox trigger`` is offered: it needs no sandbox."""
+    group = AppGroup("sandbox", help="Send KCP notifications to any URL (the sandbox itself runs only with KCP_ENV=sandbox).")
+    group.add_command(trigger.make_trigger_command())
+    app.cli.add_command(group)
 
 
 def _printer(try_no: int, total: int, outcome: str) -> None:
@@ -72,7 +91,7 @@ def deposit_command(ordr_idxx: str, amount: int | None, op_cd: str, remitter: st
     try:
         tx = notifier.engine.find_vbank(app, ordr_idxx)
         click.echo(f"Depositing {amount if amount is not None else tx['amount']:,} won into {tx['fields'].get('account')} "
-                   f"(tno {tx['tno']}); notifying {notifier.target(app)}")
+                   f"(tno {tx['tno']}); notifying {notifier.target(app, tx['site_cd']) or '(no notify URL registered)'}")
         nid = notifier.deposit(app, ordr_idxx, amount=amount, op_cd=op_cd, remitter=remitter, background=False,
                                progress=_printer)
     except (LookupError, ValueError) as exc:
@@ -89,7 +108,9 @@ def cancel_deposit_command(ordr_idxx: str) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        click.echo(f"Reversing the deposit of {ordr_idxx} (op_cd 13); notifying {notifier.target(app)}")
+        tx = notifier.engine.find_vbank(app, ordr_idxx)
+        click.echo(f"Reversing the deposit of {ordr_idxx} (op_cd 13); notifying "
+                   f"{notifier.target(app, tx['site_cd']) or '(no notify URL registered)'}")
         nid = notifier.cancel_deposit(app, ordr_idxx, background=False, progress=_printer)
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -101,4 +101,33 @@ def inquire_api() -> Response:
     return _serve("inquire", engine.inquire)
 
 
-API_VIEWS = (approve_api, manual_card_api, cancel_api, inquire_api)
+KCP_API_PATHS = ("/gw/enc/v1/payment", "/gw/hub/v1/payment", "/gw/mod/v1/cancel", "/std/inquery", "/std/tradeReg/register")
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def unknown_path_answer(path: str, method: str, *, prefix: str = "") -> Response:
+    """KCP-shaped JSON (HTTP 200, SB30) for a path or method that is not one of KCP's APIs.
+
+    KCP's documents do not say what an unknown path answers; a merchant's code reads JSON from
+    every KCP call, so the sandbox answers JSON (never an HTML 404 page) and says what to use.
+    ``prefix`` is set for a path outside the sandbox's prefix (the standalone server's root).
+    """
+    path = "/" + path.lstrip("/")
+    if prefix and path in KCP_API_PATHS:
+        detail = f"KCP's paths are below {prefix} here: set KCP_API_BASE to {request.host_url.rstrip('/')}{prefix}"
+    elif path in KCP_API_PATHS and method != "POST":
+        detail = f"{method} {path}: KCP's APIs take POST with a JSON body"
+    elif path in KCP_API_PATHS:
+        detail = f"{path} is not served by this version of the sandbox"
+    else:
+        detail = f"{path} is not a KCP API path; KCP_API_BASE + one of {', '.join(KCP_API_PATHS)}"
+    return _json(answer_payload(codes.UNKNOWN_PATH, detail))
+
+
+@bp.route("/<path:unknown>", methods=ANY_METHOD)
+def unknown_path(unknown: str) -> Response:
+    """Any other path below the sandbox (or another method on an API path): KCP-shaped JSON, HTTP 200."""
+    return unknown_path_answer(unknown, request.method)
+
+
+API_VIEWS = (approve_api, manual_card_api, cancel_api, inquire_api, unknown_path)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask import Response as FlaskResponse
 from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from kcp import codes
+from kcp import codes, openapi
 
-from . import bp, engine, faults, ledger, notifier
+from . import bp, engine, faults, ledger, notifier, sites, testdata, trigger
 
 
 def _app() -> Any:
@@ -58,8 +59,11 @@ def home() -> str:
         "notifications": ledger.read_one(app, "SELECT COUNT(*) AS n FROM notifications")["n"],  # type: ignore[index]
         "faults": len(faults.pending(app)),
     }
-    return render_template("sandbox/home.html", page="home", sites=engine.sites(app), counts=counts,
-                           notify_target=notifier.target(app), schedule=notifier.schedule(app), apis=faults.APIS)
+    registered = engine.sites(app)
+    return render_template("sandbox/home.html", page="home", sites=registered, counts=counts,
+                           site_warnings=sites.warnings(registered.values()),
+                           notify_targets={code: notifier.target(app, code) for code in registered},
+                           charset=notifier.default_charset(app), schedule=notifier.schedule(app), apis=faults.APIS)
 
 
 @bp.get("/log")
@@ -78,7 +82,8 @@ def deposits() -> Any:
     if request.method == "POST":
         return _deposit_action(app)
     return render_template("sandbox/deposits.html", page="deposits", accounts=engine.awaiting_deposits(app),
-                           notifications=notifier.notifications(app, 30), target=notifier.target(app))
+                           notifications=notifier.notifications(app, 30),
+                           target=", ".join(sorted({notifier.target(app, code) or "(none)" for code in engine.sites(app)})))
 
 
 def _deposit_action(app: Any) -> Response:
@@ -137,3 +142,97 @@ def ledger_page() -> str:
              " ORDER BY id DESC LIMIT 50")]
     return render_template("sandbox/ledger.html", page="ledger", transactions=rows, auths=auths,
                            statuses=codes.STATUS_CODES, pay_types=engine.PAY_TYPES)
+
+
+@bp.route("/trigger", methods=["GET", "POST"])
+def trigger_page() -> str:
+    """Send any KCP notification to any URL and show the reply and whether it counts as 0000."""
+    app = _app()
+    default_url = request.host_url + "common_return" if "notify.common_return" in app.view_functions else ""
+    values: dict[str, Any] = {"url": default_url, "kind": "deposit", "charset": notifier.default_charset(app),
+                              "declare_charset": False, "depositor": trigger.DEFAULT_DEPOSITOR, "site_cd": "T0000",
+                              "ordr_no": "", "tno": "", "order_amount": trigger.DEFAULT_ORDER_AMOUNT, "amount": "", "fields": ""}
+    results: list[dict[str, Any]] = []
+    if request.method == "POST":
+        values.update({k: request.form.get(k, "").strip() for k in values if k != "declare_charset"})
+        values["declare_charset"] = request.form.get("declare_charset") == "Y"
+        try:
+            results = _send_trigger(values)
+        except (ValueError, UnicodeEncodeError) as exc:
+            flash(f"Not sent: {exc}", "bad")
+    return render_template("sandbox/trigger.html", page="trigger", values=values, results=results, kinds=trigger.KINDS,
+                           charsets=notifier.CHARSETS)
+
+
+def _send_trigger(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Build the trigger's form(s) from the page's values and send each once."""
+    url = str(values["url"])
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("the URL must start with http:// or https://")
+    if values["kind"] not in trigger.KINDS or values["charset"] not in notifier.CHARSETS:
+        raise ValueError("choose a kind and a charset from the lists")
+    extra = {}
+    for line in str(values["fields"]).splitlines():
+        if line.strip():
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{line!r}: other fields are NAME=VALUE, one a line")
+            extra[name.strip()] = value.strip()
+    forms = trigger.forms_of(str(values["kind"]), site_cd=str(values["site_cd"]) or "T0000", ordr_no=str(values["ordr_no"]),
+                             tno=str(values["tno"]), order_amount=_whole(values["order_amount"], "order amount"),
+                             amount=_whole(values["amount"], "deposited amount") if values["amount"] else None,
+                             depositor=str(values["depositor"]) or trigger.DEFAULT_DEPOSITOR, fields=extra)
+    return [{"url": url, "charset": values["charset"], "form": form,
+             "reply": trigger.send(url, form, charset=str(values["charset"]), declare_charset=bool(values["declare_charset"]))}
+            for form in forms]
+
+
+def _whole(value: Any, name: str) -> int:
+    """A positive whole number of won from a form field."""
+    text = str(value).replace(",", "").strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"{name}: a whole number of won, more than 0")
+    return int(text)
+
+
+def _sandbox_base() -> str:
+    """This sandbox's KCP_API_BASE as the browser reached it (the base KCP's paths are appended to)."""
+    return url_for("kcp_sandbox.home", _external=True).rstrip("/")
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> FlaskResponse:
+    """KCP's APIs as an OpenAPI 3.1 document (kcp.openapi), this sandbox first among the servers."""
+    body = json.dumps(openapi.document(sandbox_base=_sandbox_base()), ensure_ascii=False, indent=2)
+    return FlaskResponse(body, mimetype="application/json")
+
+
+@bp.get("/openapi")
+def openapi_page() -> str:
+    """The same document as a page, rendered here (nothing is loaded from another host)."""
+    doc = openapi.document(sandbox_base=_sandbox_base())
+    operations, webhooks = [], []
+    for path, item in doc["paths"].items():
+        operations.append(_operation_view(doc, path, item["post"], webhook=False))
+    for name, item in doc["webhooks"].items():
+        webhooks.append(_operation_view(doc, name, item["post"], webhook=True))
+    return render_template("sandbox/openapi.html", page="openapi", doc=doc, operations=operations, webhooks=webhooks)
+
+
+def _operation_view(doc: dict[str, Any], path: str, op: dict[str, Any], *, webhook: bool) -> dict[str, Any]:
+    """What the page shows of one operation: its request and answer fields."""
+    media_type, media = next(iter(op["requestBody"]["content"].items()))
+    response = op["responses"]["200"]
+    answer = next(iter(response.get("content", {}).values()), {})
+    return {"id": ("webhook-" if webhook else "path-") + path.strip("/").replace("/", "-"), "path": path, "webhook": webhook,
+            "summary": op["summary"], "description": op.get("description", ""), "tags": op.get("tags", []),
+            "request_type": media_type, "request_description": op["requestBody"].get("description", ""),
+            "request": openapi.fields_of(doc, media["schema"]), "response_description": response["description"],
+            "response": openapi.fields_of(doc, answer["schema"]) if not webhook and "schema" in answer else []}
+
+
+@bp.get("/test-data")
+def test_data() -> str:
+    """The test cards, magic values and every result code the sandbox answers (kcp.sandbox.testdata)."""
+    return render_template("sandbox/test_data.html", page="test-data", values=testdata.TEST_VALUES,
+                           code_rows=testdata.code_rows())

@@ -15,72 +15,75 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from flask import Flask
 
 from kcp import codes
 from kcp.errors import KcpSigningError
 from kcp.masking import mask_card_no
-from kcp.signing import cert_from_cert_info, serialize_cert, verify_text
+from kcp.signing import cert_der, cert_from_cert_info, verify_text
 
 from . import ledger
+from . import sites as site_registry
 from .errors import SandboxError, answer_payload, ok_payload
-from .options import WindowOrder
+from .options import CASH_RECEIPT_METHODS, VOUCHER_NEEDS_SHOP_ID, WindowOrder
+from .sites import Site
+from .testdata import DECLINE_SUFFIX, FAILING_CARD_PWD, NO_PARTIAL_SUFFIX
 
 TRAN_CD = "00100000"  # 000's approval transaction code
-PAY_TYPES = {"card": "PACA", "bank": "PABK", "vbank": "PAVC", "mobile": "PAMC"}
-METHOD_OF_PAY_TYPE = {v: k for k, v in PAY_TYPES.items()}
+# The answers' pay_method per method. 002 documents PACA/PABK/PAVC/PAMC (the only pay_types an
+# inquiry accepts); PAPT and PATK for points and vouchers are the sandbox's choice (kcp.results reads them).
+PAY_TYPES = {"card": "PACA", "bank": "PABK", "vbank": "PAVC", "mobile": "PAMC", "point": "PAPT", "voucher": "PATK"}
+INQUIRY_PAY_TYPES = ("PACA", "PABK", "PAVC", "PAMC")
+METHOD_OF_PAY_TYPE = {v: k for k, v in PAY_TYPES.items() if v in INQUIRY_PAY_TYPES}
 PAY_METHOD_CODES = {name: codes.PAY_METHODS[name].code for name in PAY_TYPES}
 CARD_TX_TYPES = {"11121000": "certified", "11111000": "non-certified"}  # 001
-DECLINE_SUFFIX = "0002"      # test card numbers ending in 0002 are always declined
-NO_PARTIAL_SUFFIX = "0003"   # ... ending in 0003 are approved with partcanc_yn=N
-FAILING_CARD_PWD = "99"      # certified manual payments with this password always fail
 
 
 # -- sites and credentials -------------------------------------------------------------------
 
 
-def sites(app: Flask) -> dict[str, str]:
-    """Registered sites: site_cd -> certificate PEM path (app.config["SANDBOX_SITES"])."""
-    return dict(app.config.get("SANDBOX_SITES") or {})
+def sites(app: Flask) -> dict[str, Site]:
+    """Registered sites: site_cd -> Site (certificates, notify URL), from app.config["SANDBOX_SITES"]."""
+    return site_registry.registry(app.config)
 
 
-_CERT_CACHE: dict[tuple[str, float], str] = {}
+def _posted_certificate(app: Flask, site_cd: str, body: Mapping[str, Any]) -> x509.Certificate:
+    """The registered certificate that the posted kcp_cert_info serializes (SB09 when absent, SB02 otherwise).
 
-
-def registered_cert_info(app: Flask, site_cd: str) -> str:
-    """The serialized certificate registered for ``site_cd`` (read again when the file changes)."""
-    path = Path(sites(app)[site_cd])
-    key = (str(path), path.stat().st_mtime)
-    if key not in _CERT_CACHE:
-        _CERT_CACHE[key] = serialize_cert(path.read_bytes())
-    return _CERT_CACHE[key]
-
-
-def check_site(app: Flask, body: Mapping[str, Any]) -> str:
-    """site_cd known and upper-case (else 3014); kcp_cert_info is the registered certificate (SB02)."""
-    site_cd = str(body.get("site_cd") or "").strip()
-    if not re.fullmatch(r"[A-Z0-9]{5}", site_cd) or site_cd not in sites(app):
-        raise SandboxError(codes.UNREGISTERED_SITE, f"site_cd={site_cd!r}")
+    Compared as certificates (DER bytes): 000 says "serialized" and nothing more, so a PEM that kept
+    its line breaks is the same certificate as the one-line form.
+    """
     cert_info = str(body.get("kcp_cert_info") or "").strip()
     if not cert_info:
         raise SandboxError(codes.MALFORMED_REQUEST, "kcp_cert_info is missing")
-    if cert_info != registered_cert_info(app, site_cd):
-        raise SandboxError(codes.CERT_MISMATCH, f"kcp_cert_info is not the certificate registered for {site_cd}")
+    try:
+        posted = cert_der(cert_from_cert_info(cert_info))
+    except KcpSigningError as exc:
+        raise SandboxError(codes.CERT_MISMATCH, f"kcp_cert_info: {exc.message}") from exc
+    cert = site_registry.matching_certificate(sites(app)[site_cd], posted)
+    if cert is None:
+        raise SandboxError(codes.CERT_MISMATCH, f"kcp_cert_info is not a certificate registered for {site_cd}")
+    return cert
+
+
+def check_site(app: Flask, body: Mapping[str, Any]) -> str:
+    """site_cd known and upper-case (else 3014); kcp_cert_info is a registered certificate of it (SB02)."""
+    site_cd = str(body.get("site_cd") or "").strip()
+    if not re.fullmatch(r"[A-Z0-9]{5}", site_cd) or site_cd not in sites(app):
+        raise SandboxError(codes.UNREGISTERED_SITE, f"site_cd={site_cd!r}")
+    _posted_certificate(app, site_cd, body)
     return site_cd
 
 
 def check_signature(app: Flask, site_cd: str, body: Mapping[str, Any], text: str) -> None:
-    """kcp_sign_data must verify over ``text`` with the registered certificate's key (SB01)."""
+    """kcp_sign_data must verify over ``text`` with the key of the posted (registered) certificate (SB01)."""
     sign_data = str(body.get("kcp_sign_data") or "").strip()
     if not sign_data:
         raise SandboxError(codes.MALFORMED_REQUEST, "kcp_sign_data is missing")
-    try:
-        cert = cert_from_cert_info(registered_cert_info(app, site_cd))
-    except KcpSigningError as exc:  # a broken registered certificate is the sandbox operator's problem
-        raise SandboxError("8999", str(exc)) from exc
+    cert = _posted_certificate(app, site_cd, body)
     if not verify_text(cert, text, sign_data):
         raise SandboxError(codes.SIGNATURE_INVALID, f"signed text must be {text!r}")
 
@@ -135,9 +138,24 @@ def _choice(order: WindowOrder, choice: Mapping[str, str]) -> dict[str, Any]:
             raise SandboxError(codes.MALFORMED_REQUEST, "choose one of the offered banks")
         picked["bank_cd"] = bank_cd
         picked["depositor"] = str(choice.get("sb_depositor") or order.buyr_name)[:14]
-        cash = order.cash_receipt and str(choice.get("sb_cash_yn") or "") == "Y"
-        picked["cash_yn"] = "Y" if cash else "N"
-        picked["cash_tr_code"] = "1" if str(choice.get("sb_cash_tr_code") or "0") == "1" else "0"
+    elif method == "point":
+        issuers = {i.code for i in order.point_issuers}
+        if str(choice.get("sb_pnt_issue") or "") not in issuers:
+            raise SandboxError(codes.MALFORMED_REQUEST, "choose one of the offered point companies")
+        if not str(choice.get("sb_pnt_id") or "").strip() or not str(choice.get("sb_pnt_pwd") or "").strip():
+            raise SandboxError(codes.MALFORMED_REQUEST, "point card number (or ID) and password: any test value")
+        picked["pnt_issue"] = str(choice.get("sb_pnt_issue"))
+    elif method == "voucher":
+        vouchers = {v.code for v in order.vouchers}
+        van_code = str(choice.get("sb_tk_van_code") or "")
+        if van_code not in vouchers:
+            raise SandboxError(codes.MALFORMED_REQUEST, "choose one of the offered gift vouchers")
+        if van_code == VOUCHER_NEEDS_SHOP_ID and not order.tk_shop_id:
+            raise SandboxError(codes.MALFORMED_REQUEST,
+                               "tk_shop_id (or shop_user_id): 문화상품권 needs the buyer's id at the shop (004)")
+        if not str(choice.get("sb_tk_no") or "").strip():
+            raise SandboxError(codes.MALFORMED_REQUEST, "voucher number (or ID): any test value")
+        picked["tk_van_code"] = van_code
     elif method == "mobile":
         carriers = {c.commid for c in order.carriers}
         commid = str(choice.get("sb_commid") or "")
@@ -149,6 +167,19 @@ def _choice(order: WindowOrder, choice: Mapping[str, str]) -> dict[str, Any]:
         if not re.fullmatch(r"\d{6}", str(choice.get("sb_auth_code") or "")):
             raise SandboxError(codes.MALFORMED_REQUEST, "verification code: 6 digits")
         picked.update(commid=commid, mobile_no=mobile_no)
+    if method in CASH_RECEIPT_METHODS:
+        # With disp_tax_yn=Y the buyer may ask for a cash receipt, for income deduction (0, a phone
+        # number) or as proof of expense (1, a business number); the window hands all three back
+        # (cash_yn N when none was asked for, or the page did not offer one).
+        cash = order.cash_receipt_for(method) and str(choice.get("sb_cash_yn") or "") == "Y"
+        picked["cash_yn"] = "Y" if cash else "N"
+        picked["cash_tr_code"] = ("1" if str(choice.get("sb_cash_tr_code") or "0") == "1" else "0") if cash else ""
+        # The window pre-fills the buyer's mobile number (buyr_tel2), as the buyer would type it.
+        typed = str(choice.get("sb_cash_id_info") or "").strip() or order.buyr_tel2
+        id_info = re.sub(r"\D", "", typed) if cash else ""
+        if cash and not re.fullmatch(r"\d{10,13}", id_info):
+            raise SandboxError(codes.MALFORMED_REQUEST, "cash receipt: a mobile number or a 10-digit business number")
+        picked["cash_id_info"] = id_info
     return picked
 
 
@@ -168,7 +199,9 @@ def authorize(app: Flask, order: WindowOrder, choice: Mapping[str, str]) -> dict
              ledger.now_kst().isoformat(timespec="seconds")))
     code = PAY_METHOD_CODES[picked["method"]]
     return {**ok_payload(), "enc_data": enc_data, "enc_info": enc_info, "tran_cd": TRAN_CD,
-            "ret_pay_method": code, "use_pay_method": code}
+            "ret_pay_method": code, "use_pay_method": code, "ordr_chk": order.ordr_chk,
+            "cash_yn": picked.get("cash_yn", ""), "cash_tr_code": picked.get("cash_tr_code", ""),
+            "cash_id_info": picked.get("cash_id_info", "")}
 
 
 def kcp_masked_card_no(card_no: str) -> str:
@@ -246,6 +279,20 @@ def _method_fields(picked: Mapping[str, Any], order: Mapping[str, Any], amount: 
             "acqu_cd": acqu_cd, "acqu_name": codes.card_name(acqu_cd) if card.acquirer_cd else card.name_ko,
             "van_cd": "VNKC", "bizx_numb": ledger.digits(10), "escw_yn": "N", "isp_issuer_cd": "", "isp_issuer_nm": "",
             "payco_point_mny": "0", "card_bin_type_01": "0", "card_bin_type_02": "0", "card_bin_bank_cd": "",
+        }
+    if method == "point":
+        cash = picked.get("cash_yn") == "Y"
+        return {  # 004 "[포인트 결제]"
+            "pnt_amount": str(amount), "pnt_issue": picked["pnt_issue"], "pnt_app_no": ledger.digits(12),
+            "pnt_app_time": app_time, "app_time": app_time, "pnt_receipt_gubn": "Y" if cash else "N",
+            "cash_authno": ledger.digits(9) if cash else "", "add_pnt": str(amount // 100), "use_pnt": str(amount),
+            "rsv_pnt": str(amount * 3), "cash_yn": "Y" if cash else "N",
+            "cash_tr_code": picked.get("cash_tr_code", "") if cash else "",
+        }
+    if method == "voucher":
+        return {  # 004 "[상품권 결제]"
+            "tk_van_code": picked["tk_van_code"], "tk_app_no": ledger.digits(14), "tk_app_time": app_time,
+            "app_time": app_time, "tk_order_id": ledger.digits(10),
         }
     if method == "bank":
         bank = codes.BANK_CODES[picked["bank_cd"]]

@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     ordr_no TEXT NOT NULL,
     op_cd TEXT NOT NULL,
     target TEXT NOT NULL,
+    charset TEXT NOT NULL DEFAULT 'euc-kr',
     form_json TEXT NOT NULL,
     state TEXT NOT NULL,
     resend_of INTEGER,
@@ -148,6 +149,13 @@ def init_db(app: Flask) -> None:
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(SCHEMA)
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(notifications)")}
+        if "charset" not in columns:  # a ledger made before notifications had a charset (they were UTF-8)
+            try:
+                conn.execute("ALTER TABLE notifications ADD COLUMN charset TEXT NOT NULL DEFAULT 'utf-8'")
+            except sqlite3.OperationalError as exc:  # another worker starting at the same time added it first
+                if "duplicate column" not in str(exc):
+                    raise
     finally:
         conn.close()
 

@@ -6,10 +6,14 @@ TX00, tx_tm, ipgm_name, ipgm_mnyx, totl_mnyx, ipgm_time, bank_code, account, not
 lacks ``<input type="hidden" name="result" value="0000">`` is tried again, up to KCP's 10 tries,
 on a compressed schedule (``KCP_SANDBOX_NOTIFY_SCHEDULE``: seconds to wait before each try).
 
-The target is ``KCP_SANDBOX_NOTIFY_URL`` over real HTTP when set, else the app's own
-``/common_return`` called in-process with REMOTE_ADDR 127.0.0.1. Every try is stored and shown
-on the sandbox's log page. The web pages deliver on a background thread; the CLI delivers
-synchronously and prints each try; tests wait with ``wait_idle(app, timeout)``.
+The target is the URL registered for the transaction's site (``sites.py``: KCP keeps one per site,
+004 "공통URL정보"), else ``KCP_SANDBOX_NOTIFY_URL``, over real HTTP; in the shop with neither, the
+app's own ``/common_return`` called in-process with REMOTE_ADDR 127.0.0.1. The form is encoded as
+KCP encodes it by default, EUC-KR (written with code page 949, which covers every Hangul syllable),
+or UTF-8 when configured (``KCP_SANDBOX_NOTIFY_CHARSET`` or the site's ``charset``), as KCP's
+merchant admin allows. Every try is stored and shown on the sandbox's log page. The web pages
+deliver on a background thread; the CLI delivers synchronously and prints each try; tests wait
+with ``wait_idle(app, timeout)``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable
 from html import unescape
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from flask import Flask
@@ -34,6 +39,10 @@ MAX_TRIES = 10  # 004: "24시간 안에 최대 10회"
 IN_PROCESS = "in-process:/common_return"
 HTTP_TIMEOUT = 10.0
 OP_DEPOSIT_SAME_BANK, OP_DEPOSIT_OTHER_BANK, OP_CANCEL = "50", "18", "13"
+CHARSETS = ("euc-kr", "utf-8")
+# 004 does not say whether KCP declares a charset; the sandbox declares none, the harder case for
+# the receiver (it must know KCP's default, EUC-KR). ``trigger --declare-charset`` adds one.
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 Progress = Callable[[int, int, str], None]
 _INPUT_RE = re.compile(r"<input\b[^>]*>", re.IGNORECASE)
@@ -50,9 +59,41 @@ def schedule(app: Flask) -> list[float]:
     return values[:MAX_TRIES] or list(DEFAULT_SCHEDULE)
 
 
-def target(app: Flask) -> str:
-    """Where notifications go: KCP_SANDBOX_NOTIFY_URL, or the app's own /common_return in-process."""
-    return app.config.get("KCP_SANDBOX_NOTIFY_URL") or app.config.get("SANDBOX_NOTIFY_URL") or IN_PROCESS
+def target(app: Flask, site_cd: str = "") -> str:
+    """Where ``site_cd``'s notifications go: its registered URL, KCP_SANDBOX_NOTIFY_URL, or in-process.
+
+    '' when there is nowhere to send them (the standalone sandbox with no URL registered).
+    """
+    site = engine.sites(app).get(site_cd) if site_cd else None
+    if site is not None and site.notify_url:
+        return site.notify_url
+    fallback = IN_PROCESS if "notify.common_return" in app.view_functions else ""
+    return app.config.get("KCP_SANDBOX_NOTIFY_URL") or app.config.get("SANDBOX_NOTIFY_URL") or fallback
+
+
+def default_charset(app: Flask) -> str:
+    """``euc-kr`` (KCP's default) unless KCP_SANDBOX_NOTIFY_CHARSET says ``utf-8``."""
+    value = str(app.config.get("KCP_SANDBOX_NOTIFY_CHARSET") or "euc-kr").strip().lower().replace("_", "-")
+    value = {"euckr": "euc-kr", "cp949": "euc-kr", "utf8": "utf-8"}.get(value, value)
+    if value not in CHARSETS:
+        raise ValueError(f"KCP_SANDBOX_NOTIFY_CHARSET must be euc-kr or utf-8, not {value!r}")
+    return value
+
+
+def charset_of(app: Flask, site_cd: str) -> str:
+    """The charset ``site_cd``'s notifications are written in (the site's own, else the default)."""
+    site = engine.sites(app).get(site_cd)
+    return (site.charset if site is not None and site.charset else "") or default_charset(app)
+
+
+def encode_form(form: dict[str, str], charset: str, *, errors: str = "replace") -> bytes:
+    """The form as KCP posts it: application/x-www-form-urlencoded, percent-encoded in ``charset``.
+
+    EUC-KR is written with code page 949 (what Korean systems send as "EUC-KR"), so every Hangul
+    syllable, 똠 included, survives; ``errors="strict"`` raises for a character it cannot hold.
+    """
+    codec = "cp949" if charset == "euc-kr" else "utf-8"
+    return urlencode(form, encoding=codec, errors=errors).encode("ascii")
 
 
 def reply_accepted(body: str) -> bool:
@@ -63,6 +104,16 @@ def reply_accepted(body: str) -> bool:
         if attrs.get("name") == "result" and attrs.get("value") == "0000":
             return True
     return False
+
+
+def reply_result(body: str) -> str | None:
+    """The value of the reply's ``result`` input (e.g. '9999'), or None when it has none."""
+    for tag in _INPUT_RE.findall(body or ""):
+        attrs = {m.group(1).lower(): unescape(next(v for v in m.groups()[1:] if v is not None))
+                 for m in _ATTR_RE.finditer(tag)}
+        if attrs.get("name") == "result":
+            return attrs.get("value", "")
+    return None
 
 
 # The last 8 digits count up from a random start: unique within a process (random digits collided
@@ -90,15 +141,16 @@ def build_form(tx: dict[str, Any], *, op_cd: str, amount: int, remitter: str = "
 
 
 def _store(app: Flask, form: dict[str, str], *, resend_of: int | None = None) -> int:
-    """Store a notification to deliver; returns its id."""
+    """Store a notification to deliver to its site's URL, in its site's charset; returns its id."""
+    site_cd = form.get("site_cd", "")
     with ledger.write(app) as conn:
         while resend_of is None and conn.execute("SELECT 1 FROM notifications WHERE noti_id = ?",
                                                  (form["noti_id"],)).fetchone():
             form["noti_id"] = new_noti_id()  # taken by another process's notification: a new one
         cur = conn.execute(
-            "INSERT INTO notifications (noti_id, tno, ordr_no, op_cd, target, form_json, state, resend_of, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (form["noti_id"], form["tno"], form["ordr_no"], form["op_cd"], target(app),
+            "INSERT INTO notifications (noti_id, tno, ordr_no, op_cd, target, charset, form_json, state, resend_of,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (form["noti_id"], form["tno"], form["ordr_no"], form["op_cd"], target(app, site_cd), charset_of(app, site_cd),
              json.dumps(form, ensure_ascii=False), resend_of, ledger.now_kst().isoformat(timespec="seconds")))
         return int(cur.lastrowid or 0)
 
@@ -164,13 +216,14 @@ def deliver(app: Flask, nid: int, *, progress: Progress | None = None) -> bool:
         raise LookupError(f"no notification {nid}")
     form = json.loads(row["form_json"])
     url = row["target"]
-    waits = schedule(app)
+    body_bytes = encode_form(form, row["charset"] or "euc-kr")
+    waits = schedule(app) if url else [0.0]  # nowhere to send it: one try that says so
     accepted = False
     try:
         for try_no, wait in enumerate(waits, start=1):
             if wait:
                 time.sleep(wait)
-            status, body, outcome = _try_once(app, url, form)
+            status, body, outcome = _try_once(app, url, body_bytes, form.get("site_cd", ""))
             accepted = outcome == "accepted"
             with ledger.write(app) as conn:
                 conn.execute("INSERT INTO notification_tries (notification_id, try_no, at, http_status, reply_excerpt, outcome)"
@@ -193,15 +246,20 @@ def deliver(app: Flask, nid: int, *, progress: Progress | None = None) -> bool:
     return accepted
 
 
-def _try_once(app: Flask, url: str, form: dict[str, str]) -> tuple[int | None, str, str]:
-    """POST the form once: (HTTP status, reply body, outcome text)."""
+def _try_once(app: Flask, url: str, body_bytes: bytes, site_cd: str) -> tuple[int | None, str, str]:
+    """POST the encoded form once: (HTTP status, reply body, outcome text)."""
+    if not url:
+        return None, "", (f"no notify URL registered for site_cd {site_cd}: register one "
+                          "(--site CODE=CERT,URL or --notify-url, SANDBOX_SITES, KCP_SANDBOX_NOTIFY_URL)")
     try:
         if url == IN_PROCESS:
             with app.test_client() as client:
-                response = client.post("/common_return", data=form, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+                response = client.post("/common_return", data=body_bytes, content_type=FORM_CONTENT_TYPE,
+                                       environ_base={"REMOTE_ADDR": "127.0.0.1"})
                 status, body = response.status_code, response.get_data(as_text=True)
         else:
-            reply = requests.post(url, data=form, timeout=HTTP_TIMEOUT, allow_redirects=False)
+            reply = requests.post(url, data=body_bytes, headers={"Content-Type": FORM_CONTENT_TYPE},
+                                  timeout=HTTP_TIMEOUT, allow_redirects=False)
             status, body = reply.status_code, reply.text
     except requests.RequestException as exc:
         return None, "", f"no answer ({type(exc).__name__})"
@@ -209,8 +267,8 @@ def _try_once(app: Flask, url: str, form: dict[str, str]) -> tuple[int | None, s
         return 500, "", f"shop raised {type(exc).__name__}"
     if reply_accepted(body):
         return status, body, "accepted"
-    match = re.search(r"""name\s*=\s*["']?result["']?[^>]*value\s*=\s*["']?([^"'\s>]*)""", body or "", re.IGNORECASE)
-    return status, body, f"retry: result={match.group(1)}" if match else "retry: no result=0000 in the reply"
+    found = reply_result(body)
+    return status, body, f"retry: result={found}" if found is not None else "retry: no result=0000 in the reply"
 
 
 def wait_idle(app: Flask, timeout: float = 10.0) -> bool:

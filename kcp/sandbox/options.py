@@ -22,7 +22,10 @@ from .errors import SandboxError
 from .ledger import now_kst
 
 INSTALMENT_MINIMUM = 50_000  # 004 FAQ: instalments only from 50,000 won
-SUPPORTED_METHODS = ("card", "bank", "vbank", "mobile")
+SUPPORTED_METHODS = ("card", "bank", "vbank", "point", "mobile", "voucher")
+# Methods whose payment can carry a cash receipt (004 disp_tax_yn: transfers and virtual accounts;
+# 004's point results carry pnt_receipt_gubn and cash_authno too).
+CASH_RECEIPT_METHODS = ("bank", "vbank", "point")
 DEFAULT_VCNT_EXPIRE_DAYS = 3  # no default is documented; the sandbox's choice
 SITE_CD_RE = re.compile(r"^[A-Z0-9]{5}$")
 
@@ -35,12 +38,22 @@ OVERSEAS_CARDS = ("CCUF", "CCXA", "CCXB", "CCXC", "CVSF", "CMCF", "CJCF", "CAMF"
 DEFAULT_BANKS = ("04", "88", "20", "81", "03", "11", "23", "27", "71", "45", "07", "31", "32", "34", "37", "39",
                  "35", "02", "48", "54", "64")
 
+# Point and gift-voucher companies (004 "pnt_issue": SCSK OK캐쉬백, SCWB 베네피아 포인트; "tk_van_code":
+# SCBL 도서문화, SCHM 해피머니, SCCL 문화상품권, SCGM 게임문화, SCEM 에그머니, SCTC 틴캐시, SCED 온캐시).
+POINT_ISSUERS = {"SCSK": ("OK캐쉬백", "OK Cashbag"), "SCWB": ("베네피아 포인트", "Benepia points")}
+VOUCHER_ISSUERS = {"SCBL": ("도서문화상품권", "Book & Culture voucher"), "SCHM": ("해피머니 상품권", "Happy Money voucher"),
+                   "SCCL": ("문화상품권", "Culture voucher"), "SCGM": ("게임문화상품권", "Game Culture voucher"),
+                   "SCEM": ("에그머니 상품권", "Eggmoney voucher"), "SCTC": ("틴캐시", "Teencash"),
+                   "SCED": ("온캐시", "Oncash")}
+VOUCHER_NEEDS_SHOP_ID = "SCCL"  # 004 tk_shop_id: 문화상품권 payments are refused without the shop's user id
+
 # skin_indx 1..11 (000); 0 or unknown values get skin 1 (004). Accent colour per skin.
 SKINS = {1: "#1f5eff", 2: "#e5484d", 3: "#12a150", 4: "#f5a524", 5: "#7c3aed", 6: "#0e7490",
          7: "#db2777", 8: "#334155", 9: "#ea580c", 10: "#0891b2", 11: "#65a30d"}
 
 # The order form's fields the window echoes back; the result fields are never trusted as input.
-RESULT_FIELDS = ("res_cd", "res_msg", "enc_data", "enc_info", "tran_cd", "ret_pay_method", "use_pay_method")
+RESULT_FIELDS = ("res_cd", "res_msg", "enc_data", "enc_info", "tran_cd", "ret_pay_method", "use_pay_method",
+                 "ordr_chk", "cash_yn", "cash_tr_code", "cash_id_info")
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,15 @@ class CarrierOption:
     """A mobile carrier (commid as KCP returns it)."""
 
     commid: str
+    name_ko: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class IssuerOption:
+    """A point or gift-voucher company the buyer may choose (its 4-letter code, 004)."""
+
+    code: str
     name_ko: str
     name_en: str
 
@@ -102,7 +124,21 @@ class WindowOrder:
     site_logo: str
     pay_title: str
     good_expr: str = ""
+    point_issuers: tuple[IssuerOption, ...] = ()
+    vouchers: tuple[IssuerOption, ...] = ()
+    complex_pnt: bool = True   # complex_pnt_yn (004): N = points only, never asks for a card top-up
+    tk_shop_id: str = ""       # 004: the buyer's id at the shop, required for 문화상품권 (SCCL)
     form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ordr_chk(self) -> str:
+        """What the window hands back as ``ordr_chk``: ``ordr_idxx|good_mny``, as KCP's window returns it
+        (KCP's samples tell the merchant to check it against its own order before approving)."""
+        return f"{self.ordr_idxx}|{self.form.get('good_mny', self.amount)}"
+
+    def cash_receipt_for(self, method: str) -> bool:
+        """True when the window asks about a cash receipt for ``method`` (disp_tax_yn=Y, cash methods)."""
+        return self.cash_receipt and method in CASH_RECEIPT_METHODS
 
     def quota_label(self, months: int, lang: str) -> str:
         """"일시불" / "3개월" (or English)."""
@@ -208,7 +244,8 @@ def read_order(form: Mapping[str, str], sites: Mapping[str, object], *, now: dt.
         raise SandboxError(codes.MALFORMED_REQUEST, "pay_method: 12 digits of 0 and 1")
     methods, other = methods_of(pay_method)
     if not methods:
-        raise SandboxError(codes.MALFORMED_REQUEST, "pay_method: the sandbox offers card, bank, vbank and mobile")
+        raise SandboxError(codes.MALFORMED_REQUEST,
+                           "pay_method: the sandbox offers card, bank, vbank, point, mobile and voucher")
     ordr_idxx = _get(form, "ordr_idxx")
     if not ordr_idxx or len(ordr_idxx) > 40:
         raise SandboxError(codes.MALFORMED_REQUEST, "ordr_idxx: 1 to 40 characters")
@@ -236,6 +273,11 @@ def read_order(form: Mapping[str, str], sites: Mapping[str, object], *, now: dt.
         carriers=carrier_options(form), cash_receipt=_get(form, "disp_tax_yn").upper() == "Y",
         eng=_get(form, "eng_flag").upper() == "Y", skin=skin, accent=SKINS[skin],
         site_logo=_get(form, "site_logo"), pay_title=_get(form, "kcp_pay_title"), good_expr=_get(form, "good_expr"),
+        point_issuers=tuple(IssuerOption(c, ko, en) for c, (ko, en) in POINT_ISSUERS.items()),
+        vouchers=tuple(IssuerOption(c, ko, en) for c, (ko, en) in VOUCHER_ISSUERS.items()),
+        complex_pnt=_get(form, "complex_pnt_yn").upper() != "N",
+        # 004 names tk_shop_id; KCP's sample pages fill shop_user_id "for voucher payments" (000 lists it too).
+        tk_shop_id=_get(form, "tk_shop_id") or _get(form, "shop_user_id"),
         form=clean,
     )
 

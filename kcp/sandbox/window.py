@@ -14,12 +14,13 @@ from flask import Response, current_app, render_template, request, url_for
 
 from kcp import codes
 
-from . import bp, engine
+from . import bp, engine, testdata
 from .errors import SandboxError, answer_payload
 from .options import WindowOrder, format_amount, read_order
 
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
-EMPTY_RESULT = {"enc_data": "", "enc_info": "", "tran_cd": "", "ret_pay_method": "", "use_pay_method": ""}
+EMPTY_RESULT = {"enc_data": "", "enc_info": "", "tran_cd": "", "ret_pay_method": "", "use_pay_method": "",
+                "ordr_chk": "", "cash_yn": "", "cash_tr_code": "", "cash_id_info": ""}
 
 
 @bp.get("/plugin/payplus_web.jsp")
@@ -82,7 +83,8 @@ def window() -> Any:
     return render_template("sandbox/window.html", order=order, lang=lang, origin=_origin(form),
                            amount_text=format_amount(order.amount, order.currency, lang),
                            va_date_text=_pretty_time(order.va_date), method_names=codes.PAY_METHODS,
-                           card_names={c.code: c for c in order.cards})
+                           card_names={c.code: c for c in order.cards},
+                           test_values=[v for v in testdata.TEST_VALUES if v.where.startswith("window")])
 
 
 @bp.post("/window/authorize")

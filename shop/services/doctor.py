@@ -25,6 +25,7 @@ from kcp.config import (
     TEST_HOSTS,
     TEST_SITE_CD,
     KcpConfig,
+    is_local_url,
 )
 from kcp.errors import KcpConfigError, KcpSigningError
 from kcp.signing import inquiry_sign_text, key_matches_cert, load_certificate, load_private_key, sign_text, verify_text
@@ -173,6 +174,8 @@ def check_hosts(ctx: DoctorContext) -> Result:
         KcpConfig._check_hosts(ctx.env, api, js, receipt)
     except KcpConfigError as exc:
         return _split(exc.message)
+    if ctx.env == "test" and all(is_local_url(url) for url in (api, js, receipt)):
+        return Result(OK, f"a local KCP sandbox (python -m kcp.sandbox): API {api}, script {js}, receipts {receipt}")
     if ctx.env != "sandbox":
         known = TEST_HOSTS if ctx.env == "test" else LIVE_HOSTS
         from urllib.parse import urlsplit
@@ -191,6 +194,10 @@ def check_certificate(ctx: DoctorContext) -> Result:
     not_after, not_before = cert.not_valid_after_utc, cert.not_valid_before_utc
     subject = cert.subject.rfc4514_string()
     if not_after <= ctx.now:
+        if ctx.env == "sandbox":  # the sandbox accepts it (KCP's public T0000 sample certificate has expired)
+            return Result(WARN, f"the certificate ({subject}) expired on {not_after:%Y-%m-%d}; the sandbox accepts it, "
+                                "KCP's test and live systems will not",
+                          "before KCP_ENV=test or live, download a current certificate from KCP's merchant admin")
         return Result(FAIL, f"the certificate ({subject}) expired on {not_after:%Y-%m-%d}",
                       "download a new certificate from KCP's merchant admin and set KCP_CERT_FILE to it")
     if not_before > ctx.now:
@@ -255,7 +262,9 @@ def check_notify_allowlist(ctx: DoctorContext) -> Result:
     if ctx.env not in ENVIRONMENTS:
         return Result(WARN, "not checked: KCP_ENV is invalid", "fix KCP_ENV first")
     raw = ctx.get("KCP_NOTIFY_IPS")
-    ips = [ip.strip() for ip in raw.split(",") if ip.strip()] if raw else list(DEFAULTS[ctx.env]["notify_ips"])
+    local_sandbox = ctx.env == "test" and is_local_url(ctx.get("KCP_API_BASE"))
+    defaults = DEFAULTS["sandbox" if local_sandbox else ctx.env]["notify_ips"]
+    ips = [ip.strip() for ip in raw.split(",") if ip.strip()] if raw else list(defaults)
     if not ips:
         return Result(FAIL, "KCP_NOTIFY_IPS is empty: every common_return would be refused", "list KCP's notifier addresses")
     loopback = []
@@ -267,7 +276,7 @@ def check_notify_allowlist(ctx: DoctorContext) -> Result:
                           "list KCP's notifier addresses separated by commas")
         if network.is_loopback or network.is_private:
             loopback.append(ip)
-    if loopback and ctx.env != "sandbox":
+    if loopback and ctx.env != "sandbox" and not local_sandbox:
         return Result(WARN, f"KCP_NOTIFY_IPS allows {', '.join(loopback)} in {ctx.env}: "
                             "anyone on this host or network could fake a deposit",
                       f"keep only KCP's notifier addresses ({', '.join(DEFAULTS[ctx.env]['notify_ips'])})")

@@ -51,12 +51,23 @@ def test_lower_case_site_code_fails_with_the_fix(tmp_path, kcp_credentials):
 def test_expired_certificate_fails(tmp_path):
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
     cert, key = generate_credentials(tmp_path / "old", "pw-old", days=30, not_before=start)
-    found = results(context(tmp_path, (cert, key, "pw-old")))
+    found = results(context(tmp_path, (cert, key, "pw-old"), KCP_ENV="test"))
     assert found["certificate"].status == doctor.FAIL
     assert "expired on" in found["certificate"].message
     assert "download a new certificate" in found["certificate"].fix
+    assert found["startup"].status == doctor.FAIL
     # The key itself is fine: the doctor tells the two problems apart.
     assert found["key password"].status == doctor.OK
+
+
+def test_expired_certificate_only_warns_in_the_sandbox(tmp_path):
+    """KCP's public T0000 sample certificate has expired: the sandbox starts with it, the doctor says WARN."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    cert, key = generate_credentials(tmp_path / "old", "pw-old", days=30, not_before=start)
+    found = results(context(tmp_path, (cert, key, "pw-old")))
+    assert found["certificate"].status == doctor.WARN
+    assert "expired on" in found["certificate"].message and "the sandbox accepts it" in found["certificate"].message
+    assert found["startup"].status == doctor.OK
 
 
 def test_certificate_expiring_soon_warns(tmp_path):
@@ -148,3 +159,14 @@ def test_python_m_shop_cli_doctor_fallback(monkeypatch, kcp_credentials, capsys)
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "site code" in out and "KCP_SITE_CD=T0000" in out
+
+
+def test_test_mode_against_a_local_sandbox_is_ok(tmp_path, kcp_credentials):
+    """KCP_ENV=test with python -m kcp.sandbox's URLs: hosts and the loopback allowlist are what they should be."""
+    local = "http://127.0.0.1:8200/_sandbox/kcp"
+    found = results(context(tmp_path, kcp_credentials, KCP_ENV="test", KCP_API_BASE=local,
+                            KCP_JS_URL=local + "/plugin/payplus_web.jsp", KCP_RECEIPT_BASE=local))
+    assert found["hosts"].status == doctor.OK and "local KCP sandbox" in found["hosts"].message
+    assert found["notification allowlist"].status == doctor.OK and "127.0.0.1" in found["notification allowlist"].message
+    mixed = results(context(tmp_path, kcp_credentials, KCP_ENV="test", KCP_API_BASE=local))  # KCP's test script
+    assert mixed["hosts"].status == doctor.FAIL and "cannot work together" in mixed["hosts"].message

@@ -42,9 +42,9 @@ def receiver_factory() -> Iterator[Any]:
     """Make ScriptedReceivers that are shut down after the test."""
     made: list[ScriptedReceiver] = []
 
-    def make(results: list[str]) -> ScriptedReceiver:
-        """A receiver answering ``results`` in turn."""
-        r = ScriptedReceiver(results)
+    def make(results: list[str], charset: str = "cp949") -> ScriptedReceiver:
+        """A receiver answering ``results`` in turn, decoding bodies as ``charset``."""
+        r = ScriptedReceiver(results, charset)
         made.append(r)
         return r
 

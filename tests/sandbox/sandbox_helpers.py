@@ -73,10 +73,14 @@ def api_post(server: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
 class ScriptedReceiver:
     """A tiny local HTTP server that answers common_return posts with scripted result codes."""
 
-    def __init__(self, results: list[str]):
-        """``results``: the result value of each reply in turn (the last one repeats)."""
+    def __init__(self, results: list[str], charset: str = "cp949"):
+        """``results``: the result value of each reply in turn (the last one repeats); bodies are decoded
+        as ``charset`` (KCP posts EUC-KR by default; cp949 is how Korean systems write it)."""
         self.results = list(results)
+        self.charset = charset
         self.posts: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []
+        self.content_types: list[str] = []
         self.remote_addrs: list[str] = []
         receiver = self
 
@@ -88,8 +92,11 @@ class ScriptedReceiver:
                 from urllib.parse import parse_qsl
 
                 length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length).decode("utf-8")
-                receiver.posts.append(dict(parse_qsl(body, keep_blank_values=True)))
+                raw = self.rfile.read(length)
+                receiver.bodies.append(raw)
+                receiver.content_types.append(self.headers.get("Content-Type", ""))
+                receiver.posts.append(dict(parse_qsl(raw.decode("ascii"), keep_blank_values=True,
+                                                     encoding=receiver.charset, errors="strict")))
                 receiver.remote_addrs.append(self.client_address[0])
                 index = min(len(receiver.posts) - 1, len(receiver.results) - 1)
                 result = receiver.results[index]

@@ -208,3 +208,66 @@ def test_window_screens_for_vbank_mobile_english_and_error(page, shop) -> None:
     frame.locator("#kw-confirm").click()
     page.locator("#kcp-sandbox-overlay").wait_for(state="detached")
     assert alerts == ["[3014] 미등록 가맹점"]
+
+
+@pytest.fixture
+def other_origin(shop) -> Iterator[LiveServer]:
+    """A merchant on another origin (its own port), loading the sandbox's script from the shop's server,
+    with KCP's sample template's extra fields (ordr_chk, cash_yn, cash_tr_code, cash_id_info)."""
+    from flask import Flask
+
+    merchant = Flask("other_merchant")
+    received: list[dict[str, str]] = []
+    names = ("ordr_chk", "cash_yn", "cash_tr_code", "cash_id_info")
+    extra = "".join(f'<input type="hidden" name="{n}" value=""/>' for n in names)
+
+    @merchant.get("/order")
+    def order() -> str:
+        """KCP's sample page, its script URL on the sandbox's host (another origin)."""
+        fields = {**BASE_FIELDS, **request.args}
+        inputs = "\n".join(f'<input type="text" name="{html.escape(k)}" value="{html.escape(v)}" />' for k, v in fields.items())
+        page = MERCHANT_PAGE.replace("__FIELDS__", inputs + extra).replace("/test-merchant/result", "/result")
+        return page.replace('src="/_sandbox/kcp/plugin/payplus_web.jsp"', f'src="{shop.url}/_sandbox/kcp/plugin/payplus_web.jsp"')
+
+    @merchant.post("/result")
+    def result() -> str:
+        """What m_Completepayment submitted."""
+        received.append(request.form.to_dict())
+        return "<p id='done'>received</p>"
+
+    merchant.config["RECEIVED"] = received
+    server = LiveServer(poll_interval=0.02).start(merchant)
+    yield server
+    server.stop()
+
+
+def test_a_merchant_on_another_origin_pays_with_points_and_gets_the_window_fields(page, shop, other_origin) -> None:
+    """KCP's window frames over any merchant origin; points are offered; ordr_chk and cash fields come back."""
+    assert other_origin.url != shop.url
+    page.goto(f"{other_origin.url}/order?pay_method=000100000000&good_mny=30000&ordr_idxx=PNT-1&disp_tax_yn=Y")
+    page.click("#pay")
+    frame = page.frame_locator("#kcp-sandbox-overlay iframe")
+    frame.locator(".kw-shell").wait_for()
+    frame.locator("label.kw-chip:has(input[value=SCSK])").click()
+    frame.locator("input[name=sb_pnt_id]").fill("9410123412341234")
+    frame.locator("input[name=sb_pnt_pwd]").fill("1234")
+    frame.locator("input[name=sb_cash_yn]").check()
+    frame.locator("input[name=sb_agree]").check()
+    shot(page, "window-points-other-origin")
+    frame.locator("#kw-pay").click()
+    page.locator("#done").wait_for()
+    posted = other_origin.app.config["RECEIVED"][-1]
+    assert (posted["res_cd"], posted["use_pay_method"]) == ("0000", "000100000000")
+    assert (posted["ordr_chk"], posted["cash_yn"], posted["cash_tr_code"], posted["cash_id_info"]) == (
+        "PNT-1|30000", "Y", "0", "01012345678")
+
+
+def test_gift_voucher_screen(page, shop) -> None:
+    frame = open_window(page, shop, "?pay_method=000000001000&tk_shop_id=buyer01")
+    frame.locator("label.kw-chip:has(input[value=SCHM])").click()
+    frame.locator("input[name=sb_tk_no]").fill("1234-5678-9012-3456")
+    shot(page, "window-voucher")
+    frame.locator("input[name=sb_agree]").check()
+    frame.locator("#kw-pay").click()
+    page.wait_for_url("**/test-merchant/result")
+    assert shop.app.config["TEST_RECEIVED"][-1]["use_pay_method"] == "000000001000"

@@ -29,7 +29,7 @@ def test_script_defines_kcps_functions(server) -> None:
     ({"site_cd": "t0000"}, "3014", "site_cd"),
     ({"site_cd": "Z9999"}, "3014", "site_cd"),
     ({"pay_method": "1000"}, codes.MALFORMED_REQUEST, "pay_method"),
-    ({"pay_method": "000100000000"}, codes.MALFORMED_REQUEST, "pay_method"),  # points only: not offered
+    ({"pay_method": "000000100000"}, codes.MALFORMED_REQUEST, "pay_method"),  # 통머니 only: not offered
     ({"good_mny": "1,004"}, codes.MALFORMED_REQUEST, "good_mny"),
     ({"ordr_idxx": ""}, codes.MALFORMED_REQUEST, "ordr_idxx"),
     ({"currency": "JPY"}, codes.MALFORMED_REQUEST, "currency"),

@@ -13,7 +13,9 @@ from kcp.notify import reply
 from shop.security import SlidingWindowLimiter, content_security_policy
 
 OK = reply(True).strip()
-PAGES = ["/", "/order?product=test", "/admin/login", "/no-such-page", "/_sandbox/kcp/plugin/payplus_web.jsp"]
+# The sandbox's console is protected like the shop; its payment window (and script) may be framed by any
+# merchant origin, as KCP's: tests/sandbox/test_sandbox_for_merchants.py.
+PAGES = ["/", "/order?product=test", "/admin/login", "/no-such-page", "/_sandbox/kcp/"]
 
 
 def _csp(header: str) -> dict[str, list[str]]:
@@ -106,10 +108,25 @@ def test_sandbox_csp_names_no_outside_host(client) -> None:
 def test_session_cookie_is_secure_outside_the_sandbox_only(make_app, client) -> None:
     """KCP test/live: Secure, HttpOnly, SameSite=Lax; sandbox on plain http://127.0.0.1: not Secure."""
     test_app = make_app(KCP_ENV="test")
-    cookie = test_app.test_client().get("/order?product=test").headers.get("Set-Cookie", "")
+    cookie = test_app.test_client().get("/order?product=test", base_url="http://shop.example").headers.get("Set-Cookie", "")
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    over_https = test_app.test_client().get("/order?product=test", base_url="https://127.0.0.1").headers["Set-Cookie"]
+    assert "Secure" in over_https
     sandbox_cookie = client.get("/order?product=test").headers.get("Set-Cookie", "")
     assert "HttpOnly" in sandbox_cookie and "Secure" not in sandbox_cookie
+
+
+def test_test_mode_on_plain_http_to_this_machine_keeps_its_session(make_app) -> None:
+    """KCP_ENV=test on http://127.0.0.1 against a local sandbox: a Secure cookie would never come back
+    over http (no session, no CSRF token, no admin login), so it is not Secure there; live always is."""
+    test_app = make_app(KCP_ENV="test", KCP_API_BASE="http://127.0.0.1:9/_sandbox/kcp",
+                        KCP_JS_URL="http://127.0.0.1:9/_sandbox/kcp/plugin/payplus_web.jsp",
+                        KCP_RECEIPT_BASE="http://127.0.0.1:9/_sandbox/kcp")
+    for host in ("http://127.0.0.1:5000", "http://localhost:5000", "http://[::1]:5000"):
+        cookie = test_app.test_client().get("/order?product=test", base_url=host).headers["Set-Cookie"]
+        assert "Secure" not in cookie and "HttpOnly" in cookie, host
+    live = make_app(KCP_ENV="live", KCP_SITE_CD="A52Q7", KCP_NOTIFY_IPS="203.238.36.173")
+    assert "Secure" in live.test_client().get("/order?product=test", base_url="http://127.0.0.1").headers["Set-Cookie"]
 
 
 def test_hsts_only_over_https_outside_the_sandbox(make_app, client) -> None:

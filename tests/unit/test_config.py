@@ -229,17 +229,61 @@ def test_certificate_file_that_is_not_a_certificate(credentials):
     assert msg.endswith("check KCP_CERT_FILE, KCP_KEY_FILE and KCP_KEY_PASSWORD.")
 
 
-def test_expired_certificate(tmp_path):
+@pytest.mark.parametrize("env", ["test", "live"])
+def test_expired_certificate(tmp_path, env):
     start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
     cert, key = generate_credentials(tmp_path, "pw", not_before=start, days=30, key_size=2048)
-    cfg = KcpConfig.from_mapping({"KCP_CERT_FILE": str(cert), "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": "pw"})
+    cfg = KcpConfig.from_mapping({"KCP_ENV": env, "KCP_SITE_CD": "A1234", "KCP_NOTIFY_IPS": "203.238.36.173",
+                                  "KCP_CERT_FILE": str(cert), "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": "pw"})
     assert refused_signer(cfg) == ("The certificate in KCP_CERT_FILE expired on 2020-01-31; "
                                    "download a new one from KCP's merchant admin.")
     # The same pair was fine while it was valid.
     assert cfg.load_signer(now=start + dt.timedelta(days=10))
 
 
+def test_expired_certificate_is_only_a_warning_in_the_sandbox(tmp_path):
+    """KCP's public T0000 sample certificate expired on 2026-06-28; the sandbox must still start with it."""
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    cert, key = generate_credentials(tmp_path, "pw", not_before=start, days=30, key_size=2048)
+    cfg = KcpConfig.from_mapping({"KCP_CERT_FILE": str(cert), "KCP_KEY_FILE": str(key), "KCP_KEY_PASSWORD": "pw"})
+    signer = cfg.load_signer()
+    assert cfg.certificate_problem(signer) == ("The certificate in KCP_CERT_FILE expired on 2020-01-31; "
+                                               "download a new one from KCP's merchant admin.")
+    assert cfg.certificate_problem(signer, now=start + dt.timedelta(days=10)) is None
+
+
 def test_certificate_not_yet_valid(credentials):
-    cfg = KcpConfig.from_mapping(files(credentials))
+    cfg = KcpConfig.from_mapping(files(credentials, KCP_ENV="test"))
     msg = refused_signer(cfg, now=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
     assert msg.startswith("The certificate in KCP_CERT_FILE is not valid before ")
+
+
+# -- KCP_ENV=test against a local sandbox (python -m kcp.sandbox) ---------------------------------------
+
+LOCAL = {"KCP_API_BASE": "http://127.0.0.1:8200/_sandbox/kcp", "KCP_JS_URL": "http://127.0.0.1:8200/_sandbox/kcp/plugin/payplus_web.jsp",
+         "KCP_RECEIPT_BASE": "http://127.0.0.1:8200/_sandbox/kcp"}
+
+
+def test_test_mode_against_a_local_sandbox_accepts_its_notifications(credentials):
+    """The local sandbox notifies from this machine: loopback is the default allowlist there, not KCP's addresses."""
+    cfg = KcpConfig.from_mapping(files(credentials, KCP_ENV="test", **LOCAL))
+    assert (cfg.api_base, cfg.js_url, cfg.receipt_base) == tuple(LOCAL.values())
+    assert cfg.notify_ips == ("127.0.0.1", "::1")
+    explicit = KcpConfig.from_mapping(files(credentials, KCP_ENV="test", KCP_NOTIFY_IPS="10.0.0.1", **LOCAL))
+    assert explicit.notify_ips == ("10.0.0.1",)
+    assert "203.238.36.17" in KcpConfig.from_mapping(files(credentials, KCP_ENV="test")).notify_ips  # KCP's, as before
+
+
+@pytest.mark.parametrize("kcp_name", ["KCP_API_BASE", "KCP_JS_URL", "KCP_RECEIPT_BASE"])
+def test_a_local_sandbox_mixed_with_kcps_servers_is_refused(credentials, kcp_name):
+    """enc_data from KCP's window cannot be approved by a local sandbox (nor the reverse): it cannot work."""
+    kcp_urls = {"KCP_API_BASE": "https://stg-spl.kcp.co.kr", "KCP_JS_URL": "https://testpay.kcp.co.kr/plugin/payplus_web.jsp",
+                "KCP_RECEIPT_BASE": "https://testadmin8.kcp.co.kr"}
+    message = refused(files(credentials, KCP_ENV="test", **{**LOCAL, kcp_name: kcp_urls[kcp_name]}))
+    assert "local KCP sandbox" in message and kcp_name in message and "cannot work together" in message
+    assert "live" not in message  # a loopback sandbox is not mistaken for "the live API with the test script"
+
+
+def test_live_mode_refuses_a_local_sandbox(credentials):
+    message = refused(files(credentials, KCP_ENV="live", KCP_SITE_CD="A1234", KCP_NOTIFY_IPS="203.238.36.173", **LOCAL))
+    assert message.startswith("KCP_API_BASE points at a local KCP sandbox (http://127.0.0.1:8200/_sandbox/kcp) but KCP_ENV=live")

@@ -6,7 +6,8 @@
  *   KCP_Pay_Execute(form)      opens the payment window over the page for the order form;
  *   m_Completepayment(FormOrJson, closeEvent)   (defined by the merchant page) is called when the
  *                              buyer finishes, with res_cd, res_msg, enc_data, enc_info, tran_cd,
- *                              ret_pay_method and use_pay_method filled in the form;
+ *                              ret_pay_method and use_pay_method filled in the form (and ordr_chk,
+ *                              cash_yn, cash_tr_code, cash_id_info when the form has them);
  *   GetField(form, FormOrJson) copies those result fields into the merchant's form.
  */
 (function (global) {
@@ -15,6 +16,11 @@
   var WINDOW_URL = {{ window_url|tojson }};
   var SANDBOX_ORIGIN = new URL(WINDOW_URL, global.location.href).origin;
   var RESULT_FIELDS = ["res_cd", "res_msg", "enc_data", "enc_info", "tran_cd", "ret_pay_method", "use_pay_method"];
+  // Filled too when the order form has them (KCP's sample template marks them "set by the window"):
+  // ordr_chk = "ordr_idxx|good_mny" to check against the shop's own order, and the cash receipt's
+  // cash_yn / cash_tr_code / cash_id_info.
+  var OPTIONAL_FIELDS = ["ordr_chk", "cash_yn", "cash_tr_code", "cash_id_info"];
+  var ALL_FIELDS = RESULT_FIELDS.concat(OPTIONAL_FIELDS);
   var overlay = null;
   var frame = null;
   var activeForm = null;
@@ -41,8 +47,8 @@
 
   function GetField(form, FormOrJson) {
     if (!form || !FormOrJson || form === FormOrJson) { return; }
-    for (var i = 0; i < RESULT_FIELDS.length; i++) {
-      var name = RESULT_FIELDS[i];
+    for (var i = 0; i < ALL_FIELDS.length; i++) {
+      var name = ALL_FIELDS[i];
       var value = valueOf(FormOrJson, name);
       if (value !== undefined && value !== null && form.elements && form.elements[name]) {
         form.elements[name].value = value;
@@ -116,11 +122,11 @@
     var data = event.data;
     if (!data || data.kcpSandbox !== "result" || !data.result) { return; }
     var form = activeForm;
-    for (var i = 0; i < RESULT_FIELDS.length; i++) {
-      var fieldName = RESULT_FIELDS[i];
+    for (var i = 0; i < ALL_FIELDS.length; i++) {
+      var fieldName = ALL_FIELDS[i];
       if (form.elements[fieldName]) {
         form.elements[fieldName].value = data.result[fieldName] || "";
-      } else if (global.console) {
+      } else if (global.console && RESULT_FIELDS.indexOf(fieldName) >= 0) {
         global.console.error("KCP sandbox: the order form has no <input name=\"" + fieldName + "\">; KCP's own script needs it too.");
       }
     }
