@@ -30,6 +30,7 @@ bp = Blueprint("kcp_sandbox", __name__, url_prefix="/_sandbox/kcp", template_fol
 from . import api, console, ledger, notifier, receipts, window  # noqa: E402
 
 __all__ = ["bp", "console", "init_sandbox", "receipts"]
+from . import mobile  # noqa: E402,F401  (the smartphone flow, 005: kcp/sandbox/mobile.py)
 
 sandbox_cli = AppGroup("sandbox", help="The offline KCP sandbox: mock deposits and notifications.")
 
