@@ -226,7 +226,8 @@ def check_payment(app: Any, form: Mapping[str, str], charset: str) -> MobilePaym
                                                  f"pay_method {reg['pay_method']}")
     if reg["used_at"]:
         raise SandboxError(codes.TRADE_KEY_USED, f"used at {reg['used_at']}")
-    window_form = {**form, "pay_method": TWELVE_DIGITS[reg["pay_method"]], "good_mny": str(reg["amount"])}
+    window_form = {**form, "pay_method": TWELVE_DIGITS[reg["pay_method"]], "good_mny": str(reg["amount"]),
+                   "site_name": form.get("site_name") or form.get("shop_name", "")}
     if window_form.get("used_card") and not window_form.get("used_card_YN"):
         window_form["used_card_YN"] = "Y"  # KCP's mobile sample sends used_card alone
     order = read_order(window_form, engine.sites(app))
