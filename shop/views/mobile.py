@@ -42,7 +42,10 @@ from shop.security import content_security_policy
 from shop.services.checkout import CheckoutError, approve_from_window
 from shop.services.mobile import RegistrationFailed, register_trade, returned_without_payment
 from shop.states import OrderStatus
+from shop.views.checkout import _shop_user_id, _with_computed_tax, merchant_defaults, panel_enabled, remember_order
 
+# shop.views.checkout (the PC page: its options, guest id and remembered orders serve both channels)
+# imports this module only inside ``order``, so importing it above makes no cycle.
 bp = Blueprint("mobile", __name__)
 log = logging.getLogger("shop.mobile")
 
@@ -133,8 +136,6 @@ bp.record_once(lambda state: check_config(state.app))
 def _page_options(amount: int) -> tuple[dict[str, str], str | None]:
     """The order-page options for the mobile form: the shop's defaults and (outside live) the
     developer panel's, checked with kcp.params' rules; the deposit deadline as ipgm_date."""
-    from shop.views.checkout import _with_computed_tax, merchant_defaults, panel_enabled
-
     defaults = merchant_defaults()
     if str(get_locale()) == "en":
         defaults.setdefault("eng_flag", "Y")  # an English page opens KCP's page in English
@@ -151,13 +152,6 @@ def _page_options(amount: int) -> tuple[dict[str, str], str | None]:
     return options, warning
 
 
-def _shop_user_id() -> str:
-    """The buyer's id at the shop (gift vouchers need shop_user_id); a guest id kept in the session."""
-    from shop.views.checkout import _shop_user_id as shop_user_id
-
-    return shop_user_id()
-
-
 def _form(formdata: Any = None, **data: Any) -> MobileOrderForm:
     """The phone page's form with the offered methods as its choices (values are KCP's words)."""
     form = MobileOrderForm(formdata=formdata, data=data or None)
@@ -168,8 +162,6 @@ def _form(formdata: Any = None, **data: Any) -> MobileOrderForm:
 
 def order_page(product: Product, form: MobileOrderForm | None = None, *, error: str | None = None, status: int = 200):
     """The smartphone order page for ``product`` (no order row: it is made when the buyer pays)."""
-    from shop.views.checkout import panel_enabled
-
     if form is None:
         app_url = request.args.get("AppUrl", "")
         form = _form(product=product.id, ActionResult=offered_methods()[0].action_result,
@@ -189,8 +181,6 @@ def order_page(product: Product, form: MobileOrderForm | None = None, *, error: 
 @bp.post("/order/trade_reg")
 def trade_reg():
     """The buyer pressed pay: create the order, register the trade with KCP, go on to KCP's page."""
-    from shop.views.checkout import remember_order
-
     product = get_product(request.form.get("product"))
     if product is None:
         abort(404)
@@ -240,7 +230,7 @@ def pay(ordr_idxx: str):
         return redirect(url_for("orders.show", ordr_idxx=ordr_idxx), 303)
     kcp = get_kcp()
     options, _warning = _page_options(order.amount)
-    options["shop_user_id"] = _shop_user_id()
+    options["shop_user_id"] = _shop_user_id()  # gift vouchers need it (KCP's mobile sample)
     try:
         fields = pay_form(site_cd=kcp.config.site_cd, shop_name=kcp.config.site_name[:20], ordr_idxx=order.ordr_idxx,
                           good_name=order.good_name, good_mny=order.amount, currency=order.currency,

@@ -85,7 +85,7 @@ def test_channel_override_is_remembered_and_a_bad_value_is_refused(checkout):
     assert "trade_reg" in browser.get(f"{checkout.url}/order", params={"product": "tea"}, timeout=10).text
     browser.get(f"{checkout.url}/", params={"channel": "pc"}, timeout=10)
     assert "/pp_ax_hub" in browser.get(f"{checkout.url}/order", params={"product": "tea"}, timeout=10).text
-    bad = browser.get(f"{checkout.url}/order", params={"product": "tea", "channel": "tv"}, timeout=10)
+    bad = browser.get(f"{checkout.url}/order", params={"product": "tea", "channel": "tv", "lang": "en"}, timeout=10)
     assert bad.status_code == 400 and "channel must be mobile or pc" in bad.text
 
 
