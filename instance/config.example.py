@@ -14,6 +14,11 @@ KCP_KEY_PASSWORD = "change-me"
 # Seconds each KCP API call may take before the outcome is treated as unknown.
 KCP_TIMEOUT = "10"
 
+# Smartphone flow: the address buyers reach the shop at (Ret_URL is built on it), and the methods
+# the phone page offers as KCP's ActionResult words.
+# SHOP_PUBLIC_URL = "https://shop.example.com"
+# KCP_MOBILE_METHODS = "card,acnt,vcnt,mobx"
+
 # DATABASE_URL = "postgresql+psycopg://shop:secret@127.0.0.1/shop"
 # SECRET_KEY = "a long random string"      # required in live
 # ADMIN_PASSWORD = "staff password"        # required in live

@@ -1,4 +1,5 @@
-"""KCP's server-to-server APIs: approval, manual card, cancel / partial refund, inquiry.
+"""KCP's server-to-server APIs: approval, manual card, cancel / partial refund, inquiry, and the
+smartphone flow's trade registration.
 
 One ``KcpClient`` per merchant site holds one ``requests.Session``. Every call:
 
@@ -7,8 +8,9 @@ One ``KcpClient`` per merchant site holds one ``requests.Session``. Every call:
 * has a timeout (``config.timeout``) and is **never retried**: a retried approval or cancel could
   move money twice, so an unclear outcome is reported, not repeated;
 * goes through ``raise_for_response``, the one place that turns an answer into a result or an
-  exception (``KcpApiError`` for ``res_cd`` != ``0000``, ``KcpTransportError`` for an HTTP error
-  or a body that is not JSON), while timeouts and dropped connections become ``KcpOutcomeUnknown``;
+  exception (``KcpApiError`` for ``res_cd`` != ``0000``, or ``Code`` for the trade registration,
+  ``KcpTransportError`` for an HTTP error or a body that is not JSON), while timeouts and dropped
+  connections become ``KcpOutcomeUnknown``;
 * is logged to ``kcp.client`` and handed to ``on_exchange`` with card data and secrets masked.
 """
 
@@ -29,16 +31,20 @@ from urllib3.util.retry import Retry
 from .config import KcpConfig
 from .errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError
 from .masking import mask_payload, mask_text
+from .mobile import PAY_METHOD_CODES, check_ret_url
 from .results import (
     PAY_TYPES,
+    TRADE_REGISTRATION_RESULT,
     Approval,
     CancelResult,
     CardApproval,
     Inquiry,
+    TradeRegistration,
     parse_approval,
     parse_cancel,
     parse_card_approval,
     parse_inquiry,
+    parse_trade_registration,
 )
 from .signing import Signer
 
@@ -52,7 +58,11 @@ PATHS = {
     "cancel": "/gw/mod/v1/cancel",         # 003
     "partial_cancel": "/gw/mod/v1/cancel",  # 003
     "inquire": "/std/inquery",             # 002 (KCP's spelling)
+    "trade_register": "/std/tradeReg/register",  # 005 (smartphone flow)
 }
+# Where each answer keeps its result code and message: res_cd/res_msg, except the registration.
+RESULT_KEYS = {"trade_register": TRADE_REGISTRATION_RESULT}
+DEFAULT_RESULT_KEYS = ("res_cd", "res_msg")
 HEADERS = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
 SUCCESS = "0000"
 CARD_TX_CERTIFIED = "11121000"      # 001: 인증방식, with card_taxno + card_pwd
@@ -73,12 +83,15 @@ class Exchange:
     error: str | None
 
 
-def raise_for_response(status: int, body: bytes | str) -> dict[str, Any]:
+def raise_for_response(status: int, body: bytes | str,
+                       result_keys: tuple[str, str] = DEFAULT_RESULT_KEYS) -> dict[str, Any]:
     """Decode KCP's answer, or raise the exception its status, body and ``res_cd`` call for.
 
     HTTP status >= 400 or a body that is not a JSON object (or has no ``res_cd``) ->
-    ``KcpTransportError``; ``res_cd`` other than ``0000`` -> ``KcpApiError``.
+    ``KcpTransportError``; ``res_cd`` other than ``0000`` -> ``KcpApiError``. ``result_keys``
+    names the code and message fields: ``("Code", "Message")`` for the trade registration.
     """
+    code_key, message_key = result_keys
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else (body or "")
     if status >= 400:
         raise KcpTransportError(f"KCP answered HTTP {status}", status=status, body=mask_text(text))
@@ -86,11 +99,11 @@ def raise_for_response(status: int, body: bytes | str) -> dict[str, Any]:
         data = json.loads(text)
     except ValueError:
         raise KcpTransportError(f"KCP's answer (HTTP {status}) is not JSON", status=status, body=mask_text(text)) from None
-    if not isinstance(data, dict) or "res_cd" not in data:
-        raise KcpTransportError(f"KCP's answer (HTTP {status}) has no res_cd", status=status, body=mask_text(text))
-    res_cd = str(data.get("res_cd") or "").strip()
+    if not isinstance(data, dict) or code_key not in data:
+        raise KcpTransportError(f"KCP's answer (HTTP {status}) has no {code_key}", status=status, body=mask_text(text))
+    res_cd = str(data.get(code_key) or "").strip()
     if res_cd != SUCCESS:
-        raise KcpApiError(res_cd, str(data.get("res_msg") or ""), str(data.get("res_en_msg") or ""), raw=data)
+        raise KcpApiError(res_cd, str(data.get(message_key) or ""), str(data.get("res_en_msg") or ""), raw=data)
     return data
 
 
@@ -262,6 +275,38 @@ class KcpClient:
             body["mod_ordr_idxx"] = mod_ordr_idxx
         return parse_inquiry(self._post("inquire", body), pay_type=pay_type)
 
+    def trade_register(self, *, ordr_idxx: str, good_mny: int, good_name: str, pay_method: str, ret_url: str,
+                       escw_used: str = "N", user_agent: str = "", site_cd: str | None = None) -> TradeRegistration:
+        """Register a smartphone payment before the buyer goes to KCP's page (005, ``/std/tradeReg/register``).
+
+        ``good_mny`` is the amount of the order stored on the server (KCP ties the returned
+        ``approvalKey`` to it); ``pay_method`` is the mobile flow's code (CARD, BANK, VCNT, MOBX,
+        TPNT, GIFT); ``ret_url`` the shop's absolute URL KCP posts the buyer back to. A ``Code``
+        other than 0000 raises ``KcpApiError`` (its ``res_cd`` / ``res_msg`` are KCP's Code and
+        Message). Nothing is charged by a registration, so an unclear outcome is simply a failed try.
+        """
+        ordr = "" if ordr_idxx is None else str(ordr_idxx).strip()
+        if not ordr or len(ordr) > 40:
+            raise KcpValidationError("ordr_idxx", ordr_idxx, "the shop's order number, 1-40 characters")
+        if not good_name or not str(good_name).strip():
+            raise KcpValidationError("good_name", good_name, "the product name; empty")
+        if pay_method not in PAY_METHOD_CODES:
+            raise KcpValidationError("pay_method", pay_method, f"one of {', '.join(sorted(PAY_METHOD_CODES))}")
+        if escw_used not in ("Y", "N"):
+            raise KcpValidationError("escw_used", escw_used, "Y or N")
+        body = {
+            "site_cd": site_cd or self.config.site_cd,
+            "kcp_cert_info": self.signer.cert_info,
+            "ordr_idxx": ordr,
+            "good_mny": _won("good_mny", good_mny),
+            "good_name": str(good_name),
+            "pay_method": pay_method,
+            "Ret_URL": check_ret_url(ret_url),
+            "escw_used": escw_used,
+            "user_agent": user_agent or "",
+        }
+        return parse_trade_registration(self._post("trade_register", body))
+
     # -- the one HTTP path ----------------------------------------------------------------------
 
     def _post(self, api: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -293,7 +338,7 @@ class KcpClient:
                 response_json = decoded if isinstance(decoded, dict) else None
             except ValueError:
                 response_json = None
-            return raise_for_response(status, content)
+            return raise_for_response(status, content, RESULT_KEYS.get(api, DEFAULT_RESULT_KEYS))
         except KcpError as exc:
             error = exc
             raise
@@ -306,7 +351,8 @@ class KcpClient:
 
     def _report(self, exchange: Exchange) -> None:
         """Log the exchange (masked) and hand it to ``on_exchange``."""
-        res_cd = (exchange.response or {}).get("res_cd", "")
+        code_key = RESULT_KEYS.get(exchange.api, DEFAULT_RESULT_KEYS)[0]
+        res_cd = (exchange.response or {}).get(code_key, "")
         level = logging.INFO if exchange.error is None else logging.WARNING
         logger.log(level, "kcp %s %s -> HTTP %s res_cd=%s in %.0f ms%s", exchange.api, exchange.url,
                    exchange.status, res_cd, exchange.elapsed_ms, f" error={exchange.error}" if exchange.error else "")

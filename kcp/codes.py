@@ -806,3 +806,42 @@ def explain(res_cd: str) -> ResultCode:
         f"Look it up on KCP's result-code page ({RESULT_CODE_PAGE}) or ask KCP support (1544-8661).",
         "",
     )
+
+
+# ---- BEGIN smartphone-flow sandbox result codes (kcp/sandbox/mobile.py) ---------------------------
+# The payment page at PayUrl refuses a form that does not belong to its trade registration (005:
+# the approvalKey is bound to order number, amount and method). KCP's samples show no code for it;
+# these are the sandbox's, in its 'SB' convention (never a real KCP code).
+_SANDBOX_MOBILE: tuple[ResultCode, ...] = (
+    ResultCode(
+        "SB21", "거래등록 정보 없음", "Unknown trade registration",
+        "결제 요청의 approval_key가 거래등록(/std/tradeReg/register)에서 받은 값이 아니거나 비어 있습니다.",
+        "The payment form's approval_key was not issued by a trade registration (/std/tradeReg/register), or is empty.",
+        "결제 시도마다 거래등록을 하고 응답의 approvalKey를 approval_key로 그대로 보내세요.",
+        "Register the trade for each payment attempt and send the answer's approvalKey as approval_key, unchanged.",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB22", "거래등록 정보 불일치", "Form does not match the trade registration",
+        "결제 요청의 주문번호, 금액(good_mny), 결제수단, site_cd 또는 Ret_URL이 거래등록 때와 다릅니다 "
+        "(예: 브라우저에서 금액을 바꾼 경우).",
+        "The payment form's order number, amount (good_mny), method, site_cd or Ret_URL differs from the trade "
+        "registration (e.g. the amount was edited in the browser).",
+        "거래등록에 보낸 값 그대로 주문 폼을 만드세요; 금액은 서버의 주문 금액만 사용하세요.",
+        "Build the order form with exactly the registered values; take the amount from the server's order only.",
+        "sandbox",
+    ),
+    ResultCode(
+        "SB23", "이미 사용된 거래등록", "Trade registration already used",
+        "이 approval_key로 이미 결제 인증이 이루어졌습니다.",
+        "A payment was already authenticated with this approval_key.",
+        "새 결제 시도는 거래등록부터 다시 하세요.",
+        "Start a new payment attempt with a new trade registration.",
+        "sandbox",
+    ),
+)
+RESULT_CODES.update({rc.code: rc for rc in _SANDBOX_MOBILE})
+TRADE_KEY_UNKNOWN = "SB21"
+TRADE_MISMATCH = "SB22"
+TRADE_KEY_USED = "SB23"
+# ---- END smartphone-flow sandbox result codes ---------------------------------------------------

@@ -9,7 +9,8 @@ guesses.
 
 One parse function per API: ``parse_approval`` (``/gw/enc/v1/payment``), ``parse_card_approval``
 (``/gw/hub/v1/payment``, manual card), ``parse_cancel`` (``/gw/mod/v1/cancel``), ``parse_inquiry``
-(``/std/inquery``).
+(``/std/inquery``), ``parse_trade_registration`` (``/std/tradeReg/register``, the smartphone flow,
+whose answer uses other key names: ``TRADE_REGISTRATION_KEYS``).
 """
 
 from __future__ import annotations
@@ -392,3 +393,35 @@ def parse_inquiry(raw: Mapping[str, Any], *, pay_type: str = "") -> Inquiry:
         commid=_str(raw, "commid"), mobile_no=_str(raw, "mobile_no"), hp_mny=_amount(raw, "hp_mny"),
         raw=dict(raw),
     )
+
+
+# The trade registration's answer (005) names its fields differently from every other API: the
+# one place they are mapped to ours. Code/Message play the part of res_cd/res_msg.
+TRADE_REGISTRATION_KEYS = {"Code": "code", "Message": "message", "approvalKey": "approval_key",
+                           "traceNo": "trace_no", "PayUrl": "pay_url"}
+TRADE_REGISTRATION_RESULT = ("Code", "Message")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeRegistration:
+    """A successful trade registration (005 step 2): the key and the page the buyer goes to.
+
+    ``approval_key`` goes into the order form as ``approval_key``, ``trace_no`` as ``traceNo`` and
+    ``pay_url`` is where that form is posted (never a hard-coded URL: KCP decides it).
+    """
+
+    code: str
+    message: str = ""
+    approval_key: str = ""
+    trace_no: str = ""
+    pay_url: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def parse_trade_registration(raw: Mapping[str, Any]) -> TradeRegistration:
+    """The registration answer as a TradeRegistration; without approvalKey or PayUrl it is unusable."""
+    values = {ours: _str(raw, theirs) for theirs, ours in TRADE_REGISTRATION_KEYS.items()}
+    for theirs in ("approvalKey", "PayUrl"):
+        if not _str(raw, theirs):
+            raise KcpTransportError(f"KCP's trade registration answer (Code {values['code']}) has no {theirs}")
+    return TradeRegistration(**values, raw=dict(raw))

@@ -4,6 +4,7 @@ Where things are (for a newcomer):
 
 * the order page and the payment window: shop/views/checkout.py ``order`` + templates/order.html
 * approval (pp_ax_hub): shop/views/checkout.py ``pp_ax_hub`` -> shop/services/checkout.py
+* phones (KCP's smartphone flow, Ret_URL /order_mobile): shop/views/mobile.py -> the same approval
 * notifications (common_return): shop/views/notify.py -> shop/services/notifications.py
 * refunds: shop/services/refunds.py; order states: shop/states.py
 """
@@ -61,11 +62,12 @@ def _sqlite_events(engine: Engine) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     """The shop's own views, plus optional blueprints of other parts when they exist."""
-    from shop.views import catalog, checkout, notify, orders
+    from shop.views import catalog, checkout, mobile, notify, orders
 
-    for module in (catalog, checkout, orders, notify):
+    for module in (catalog, checkout, mobile, orders, notify):
         app.register_blueprint(module.bp)
     csrf.exempt(notify.common_return)  # KCP cannot send our CSRF token; the sender IP is checked instead
+    csrf.exempt(mobile.order_mobile)   # KCP's page posts the buyer back cross-site: no token, no cookie
     for name in OPTIONAL_BLUEPRINTS:
         try:
             module = importlib.import_module(name)

@@ -120,3 +120,14 @@ def _build_dev_form() -> type[_DevOptionsBase]:
 DevOptionsForm = _build_dev_form()
 
 assert set(PAY_CHOICES) - {"all"} <= set(PAY_METHODS)
+
+
+class MobileOrderForm(BuyerForm):
+    """The smartphone order page (templates/order_mobile.html): the buyer fields, and the method
+    as KCP's mobile flow names it (``ActionResult``: card, acnt, vcnt, mobx ...; kcp.mobile)."""
+
+    pay_choice = None  # the PC page's choice; the mobile page picks ActionResult instead
+    ActionResult = RadioField(_l("Payment method"), validators=[DataRequired(message=_l("Choose how to pay."))])
+    product = StringField(validators=[DataRequired(), Length(max=40)])
+    AppUrl = StringField(validators=[Optional(), Length(max=200),
+                                     Regexp(r"^[A-Za-z][A-Za-z0-9+.\-]*://\S*$", message=_l("An app URL such as myshop://"))])

@@ -17,6 +17,8 @@ Content-Security-Policy, and why each part is what it is:
 * ``frame-ancestors 'self'``: only our own pages may frame ours. The sandbox's payment window sets
   its own policy (any merchant page may frame it, as KCP's; kcp/sandbox/headers.py) and then gets
   no ``X-Frame-Options`` from here.
+* The smartphone flow's page that sends the buyer to KCP (``/order/pay/<ordr_idxx>``) sets its own
+  policy, this one plus the origin of the ``PayUrl`` KCP answered: its form posts there.
 
 Referrer-Policy ``strict-origin-when-cross-origin``: KCP may check which site opened its window,
 so it still gets our origin, but never a path or query (order numbers stay with us).
@@ -52,13 +54,15 @@ def js_origin(js_url: str) -> str | None:
     return None
 
 
-def content_security_policy(js_url: str, *, sandbox: bool) -> str:
-    """The CSP for a shop whose payment-window script is ``js_url``."""
+def content_security_policy(js_url: str, *, sandbox: bool, form_action: tuple[str, ...] = ()) -> str:
+    """The CSP for a shop whose payment-window script is ``js_url``; ``form_action`` adds origins
+    one page may post a form to (the smartphone flow's PayUrl, shop/views/mobile.py)."""
     kcp: list[str] = []
     if not sandbox:
         origin = js_origin(js_url)
         kcp = [origin, KCP_HOSTS] if origin else [KCP_HOSTS]
     extra = (" " + " ".join(kcp)) if kcp else ""
+    forms = "".join(f" {origin}" for origin in form_action if origin and origin not in kcp)
     directives = [
         "default-src 'self'",
         f"script-src 'self' 'unsafe-inline'{extra}",
@@ -67,7 +71,7 @@ def content_security_policy(js_url: str, *, sandbox: bool) -> str:
         "font-src 'self'",
         f"connect-src 'self'{extra}",
         f"frame-src 'self'{extra}",
-        f"form-action 'self'{extra}",
+        f"form-action 'self'{extra}{forms}",
         "frame-ancestors 'self'",
         "object-src 'none'",
         "base-uri 'self'",

@@ -31,6 +31,7 @@ bp = Blueprint("kcp_sandbox", __name__, url_prefix="/_sandbox/kcp", template_fol
 from . import api, console, control, engine, headers, ledger, notifier, receipts, sites, trigger, window  # noqa: E402
 
 __all__ = ["bp", "console", "control", "headers", "init_sandbox", "init_trigger_cli", "receipts"]
+from . import mobile  # noqa: E402,F401  (the smartphone flow, 005: kcp/sandbox/mobile.py)
 
 logger = logging.getLogger("kcp.sandbox")
 

@@ -28,6 +28,8 @@ DOC_SECTIONS: dict[str, str] = {
     "partial_cancel": "003 Request Cancellation",
     "inquire": "002 Request Query",
     "notification": "004 6. 공통통보 페이지",
+    "trade_register": "005 Trade registration (/std/tradeReg/register)",
+    "mobile_return": "005 Return to Ret_URL",
 }
 
 TITLES: dict[str, Any] = {
@@ -38,13 +40,16 @@ TITLES: dict[str, Any] = {
     "partial_cancel": _l("Partial refund (STPC)"),
     "inquire": _l("Transaction inquiry"),
     "notification": _l("Notification from KCP (common_return)"),
+    "trade_register": _l("Trade registration (smartphone payment)"),
+    "mobile_return": _l("What KCP's smartphone page posted back"),
 }
 
 # What kcp.masking leaves in place of a blob; masking that again would report the placeholder's length.
 _PLACEHOLDER = re.compile(r"<\d+ chars>")
 
 # Who talks to whom in each step.
-DIRECTIONS: dict[str, Any] = {"window": _l("browser → shop"), "notification": _l("KCP → shop")}
+DIRECTIONS: dict[str, Any] = {"window": _l("browser → shop"), "notification": _l("KCP → shop"),
+                              "mobile_return": _l("KCP's page → browser → shop")}
 TO_KCP = _l("shop → KCP")
 
 
@@ -88,10 +93,11 @@ def _remask(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _res_cd(response: Any, request: Any) -> str:
-    """The result code of a step: the API's res_cd, or the window's res_cd field."""
+    """The result code of a step: the API's res_cd (Code for the trade registration), or the window's res_cd."""
     for source in (response, request):
-        if isinstance(source, dict) and source.get("res_cd"):
-            return str(source["res_cd"])
+        for key in ("res_cd", "Code"):
+            if isinstance(source, dict) and source.get(key):
+                return str(source[key])
     return ""
 
 
@@ -101,10 +107,13 @@ def _from_exchange(row: Any) -> HoodEntry:
     request = _remask(row.request or {})
     response = _remask(row.response) if isinstance(row.response, Mapping) else row.response
     is_window = row.kind == "window"
+    if is_window and "req_tx" in request:
+        api = "mobile_return"  # the smartphone flow's post to Ret_URL (005), same fields as the window's
     return HoodEntry(
         api=api, title=str(TITLES.get(api, api)), doc=DOC_SECTIONS.get(api, ""),
         direction=str(DIRECTIONS.get(api, TO_KCP)), method="form" if is_window else "POST",
-        url=row.url or ("/pp_ax_hub" if is_window else ""), request_json=_pretty(request),
+        url=row.url or (("/order_mobile" if api == "mobile_return" else "/pp_ax_hub") if is_window else ""),
+        request_json=_pretty(request),
         response_json=_pretty(response), status=row.http_status, elapsed_ms=row.elapsed_ms, error=row.error,
         at=row.created_at, res_cd=_res_cd(response, request),
     )

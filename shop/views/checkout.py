@@ -109,6 +109,9 @@ def order():
     product = get_product(request.args.get("product"))
     if product is None:
         abort(404)
+    from shop.views import mobile  # a phone gets KCP's smartphone flow (shop/views/mobile.py)
+    if mobile.wants_mobile():
+        return mobile.order_page(product)
     return _render_order_page(product)
 
 

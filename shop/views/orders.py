@@ -6,7 +6,7 @@ buyer's e-mail and phone are shown only to the browser session that created the 
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, session
+from flask import Blueprint, abort, render_template, request, session
 from sqlalchemy import select
 
 from kcp import codes, receipts
@@ -15,6 +15,7 @@ from shop.extensions import db
 from shop.models import Order
 from shop.runtime import get_kcp
 from shop.states import OrderStatus
+from shop.views.mobile import return_note
 
 bp = Blueprint("orders", __name__)
 
@@ -62,8 +63,14 @@ def show(ordr_idxx: str):
     if order.status in EXPLAINED and order.result_code and order.result_code != "0000":
         explained = codes.explain(order.result_code)
     config = get_kcp().config
+    # Back from KCP's smartphone page without a payment (cancel, failure): what KCP said, while unpaid.
+    kcp_return = None
+    if order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
+        kcp_return = return_note(request.args.get("kcp_return"), order.ordr_idxx)
     return render_template("order_result.html", order=order, payment=order.payment, mine=_is_mine(order),
-                           explained=explained, show_dev=not config.is_live, card_name=codes.card_name)
+                           explained=explained, show_dev=not config.is_live, card_name=codes.card_name,
+                           kcp_return=kcp_return,
+                           kcp_return_explained=codes.explain(kcp_return["res_cd"]) if kcp_return else None)
 
 
 @bp.get("/orders/<ordr_idxx>/receipt")
