@@ -19,7 +19,8 @@ from shop.states import OrderStatus
 bp = Blueprint("orders", __name__)
 
 # States whose result code deserves the explanation and fix from kcp.codes.
-EXPLAINED = (OrderStatus.FAILED, OrderStatus.UNKNOWN, OrderStatus.AUTO_CANCELLED, OrderStatus.NEEDS_ATTENTION)
+EXPLAINED = (OrderStatus.INCOMPLETE, OrderStatus.FAILED, OrderStatus.UNKNOWN, OrderStatus.AUTO_CANCELLED,
+             OrderStatus.NEEDS_ATTENTION)
 
 
 def _order_or_404(ordr_idxx: str) -> Order:

@@ -81,6 +81,15 @@ class LiveShop(LiveServer):
         assert result["res_cd"] == "0000", result
         return fields["ordr_idxx"], self.completed_form(fields, result, method)
 
+    def placed(self, product: str = "test", http: requests.Session | None = None) -> tuple[str, dict[str, str]]:
+        """An order that exists but is unpaid (its buyer closed the window): (ordr_idxx, its order form)."""
+        fields = self.order_page(product, http)
+        closed = requests.post(f"{self.url}/_sandbox/kcp/window/cancel", data=fields,
+                               headers={"Accept": "application/json"}, timeout=15).json()
+        response = self.submit(self.completed_form(fields, closed), http)
+        assert response.status_code == 303, response.text[:300]
+        return fields["ordr_idxx"], fields
+
     def pay(self, product: str = "test", method: str = "card", **choice: str) -> str:
         """Order page, window, /pp_ax_hub: returns the ordr_idxx."""
         ordr_idxx, data = self.prepared(product, method, **choice)
@@ -116,10 +125,16 @@ class LiveShop(LiveServer):
     # --- the shop's records ------------------------------------------------------------------------
 
     def order(self, ordr_idxx: str) -> dict[str, Any]:
-        """The stored order as a dict (read fresh)."""
+        """The stored order as a dict (read fresh); it must exist."""
+        found = self.find_order(ordr_idxx)
+        assert found is not None, f"no order {ordr_idxx}"
+        return found
+
+    def find_order(self, ordr_idxx: str) -> dict[str, Any] | None:
+        """The stored order as a dict, or None: an order page's number has no row until its form is posted."""
         with self.app.app_context():
-            row = db.session.execute(select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one()
-            return {c.name: getattr(row, c.name) for c in Order.__table__.columns}
+            row = db.session.execute(select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one_or_none()
+            return {c.name: getattr(row, c.name) for c in Order.__table__.columns} if row is not None else None
 
     def notifications(self, ordr_idxx: str) -> list[dict[str, Any]]:
         """The stored notifications of an order number, oldest first."""
