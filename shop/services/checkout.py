@@ -80,9 +80,8 @@ INT_FIELDS = frozenset({"quota", "card_mny", "coupon_mny", "bk_mny"})
 # The order form's signed token (ours, not KCP's: a hidden field beside csrf_token).
 ORDER_TOKEN_FIELD = "order_token"
 ORDER_TOKEN_SALT = "shop.order-form"
-# How long a rendered order page can create its order (app.config["ORDER_FORM_MAX_AGE"], seconds).
-# Longer than the payment window stays open; an order that exists already is not limited by it.
-ORDER_FORM_MAX_AGE = 3 * 3600
+# How long a rendered order page can create its order: ORDER_FORM_MAX_AGE seconds (app.py
+# TUNING_KEYS, 3 hours), longer than the payment window stays open; an existing order is not limited by it.
 # Buyer-typed fields of the order form (004 forbids , & ; newline \ | ' " in them).
 BUYER_FIELDS = {"buyr_name": N_("Name"), "buyr_mail": N_("E-mail"), "buyr_tel1": N_("Phone"),
                 "buyr_tel2": N_("Mobile phone")}
@@ -210,7 +209,7 @@ def _find(ordr_idxx: str) -> _Found | None:
 
 def _create_from_form(signed: SignedOrder) -> _Found:
     """Create the order its form describes (first post of that form); an existing one is simply found."""
-    max_age = int(current_app.config.get("ORDER_FORM_MAX_AGE") or ORDER_FORM_MAX_AGE)
+    max_age = current_app.config["ORDER_FORM_MAX_AGE"]  # a whole number of seconds (app.py check_tuning)
     if time.time() - signed.signed_at.replace(tzinfo=dt.UTC).timestamp() > max_age:
         log.info("order %s: order form older than %s s; refused without calling KCP", signed.ordr_idxx, max_age)
         raise FormRefused(_("This order page has expired. Nothing was charged. Please open the order page again."))
