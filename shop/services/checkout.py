@@ -207,8 +207,15 @@ def _find(ordr_idxx: str) -> _Found | None:
     return _Found(*row) if row is not None else None
 
 
-def _create_from_form(signed: SignedOrder) -> _Found:
-    """Create the order its form describes (first post of that form); an existing one is simply found."""
+def _create_from_form(signed: SignedOrder, claim: Mapping[str, str] | None) -> tuple[_Found, bool]:
+    """Create the order its form describes (first post of that form): (the order, claimed).
+
+    With ``claim`` (a 0000 result to approve) the new order is created already claimed, pending ->
+    approving in the same transaction, as ``_claim`` would do it a transaction later: the first
+    post of an order costs one write transaction, as when the order page created the row. When a
+    concurrent first post of the same form created it first (the unique ordr_idxx refused ours),
+    that row is used and nothing was claimed here.
+    """
     max_age = current_app.config["ORDER_FORM_MAX_AGE"]  # a whole number of seconds (app.py check_tuning)
     if time.time() - signed.signed_at.replace(tzinfo=dt.UTC).timestamp() > max_age:
         log.info("order %s: order form older than %s s; refused without calling KCP", signed.ordr_idxx, max_age)
@@ -220,18 +227,31 @@ def _create_from_form(signed: SignedOrder) -> _Found:
                  signed.ordr_idxx, signed.product_id, signed.amount)
         raise FormRefused(_("The price of this product has changed since the page was shown. Nothing was charged. "
                             "Please open the order page again."))
+    window = exchanges.window_exchange(None, claim) if claim is not None else None  # masked before the lock
     begin_immediate()  # take our turn in the writers' queue like every other write
-    db.session.add(Order(ordr_idxx=signed.ordr_idxx, product_id=product.id, good_name=product.name,
-                         amount=product.price, currency=product.currency, status=OrderStatus.PENDING))
+    order = Order(ordr_idxx=signed.ordr_idxx, product_id=product.id, good_name=product.name, amount=product.price,
+                  currency=product.currency, status=OrderStatus.PENDING)
+    if claim is not None:
+        order.status, order.status_reason, order.status_reason_params = OrderStatus.APPROVING, N_("approval requested"), {}
+        order.buyer_name, order.buyer_email, order.buyer_phone = _buyer_values(claim)
+    db.session.add(order)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         # The same form posted twice at once: the unique ordr_idxx let one INSERT through; use its row.
         db.session.rollback()
-    found = _find(signed.ordr_idxx)
-    if found is None:  # pragma: no cover - the row exists after our INSERT or the other one
-        raise RuntimeError(f"order {signed.ordr_idxx} could not be created")
-    return found
+        found = _find(signed.ordr_idxx)
+        if found is None:  # pragma: no cover - the row exists after the other INSERT
+            raise RuntimeError(f"order {signed.ordr_idxx} could not be created") from None
+        return found, False
+    found = _Found(order.id, order.amount, order.currency)
+    if window is not None:
+        window.order_id = order.id
+        db.session.add_all([window, StateChange(order_id=order.id, from_status=OrderStatus.PENDING,
+                                                to_status=OrderStatus.APPROVING, cause=_CLAIM_CAUSE, cause_params={},
+                                                actor=BUYER)])
+    db.session.commit()
+    return found, window is not None
 
 
 def create_order(product: Product) -> Order:
@@ -285,14 +305,15 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
             raise IncompleteResult(f"{_('Nothing was charged. You can try again.')} "
                                    f"(res_cd 0000, {', '.join(missing)}: empty)")
         _check_buyer_fields(form, ordr_idxx)
+    claimed = False
     if found is None:
-        found = _create_from_form(signed)  # type: ignore[arg-type]
+        found, claimed = _create_from_form(signed, form if res_cd == "0000" else None)  # type: ignore[arg-type]
     order_id, amount = found.id, found.amount
     if res_cd != "0000":
         _window_failed(order_id, form, res_cd)
         return ordr_idxx
 
-    if not _claim(order_id, form):
+    if not claimed and not _claim(order_id, form):
         log.info("order %s already claimed: not approving again", ordr_idxx)
         return ordr_idxx
 
@@ -476,9 +497,18 @@ def _window_failed(order_id: int, form: Mapping[str, str], res_cd: str) -> Order
     return order
 
 
+_CLAIM_CAUSE = N_("payment window completed; approval requested")
+
+
+def _buyer_values(form: Mapping[str, str]) -> tuple[str, str, str]:
+    """The buyer's name, e-mail and mobile number as the order keeps them (cut to their columns)."""
+    return _clip(form.get("buyr_name"), 30), _clip(form.get("buyr_mail"), 100), _clip(form.get("buyr_tel2"), 20)
+
+
 def _claim(order_id: int, form: Mapping[str, str]) -> bool:
     """Atomically move a payable order to approving; True only for the one request that did it."""
     window = exchanges.window_exchange(order_id, form)  # masked before the write lock is taken
+    name, email, phone = _buyer_values(form)
     begin_immediate()
     # Compare-and-set: only one UPDATE can find the row still payable. Pending first (the usual
     # case: one statement); then incomplete, an order whose earlier attempt failed.
@@ -486,8 +516,7 @@ def _claim(order_id: int, form: Mapping[str, str]) -> bool:
         result = db.session.execute(
             update(Order).where(Order.id == order_id, Order.status == previous)
             .values(status=OrderStatus.APPROVING, status_reason=N_("approval requested"), status_reason_params={},
-                    buyer_name=_clip(form.get("buyr_name"), 30), buyer_email=_clip(form.get("buyr_mail"), 100),
-                    buyer_phone=_clip(form.get("buyr_tel2"), 20))
+                    buyer_name=name, buyer_email=email, buyer_phone=phone)
             .execution_options(synchronize_session=False))
         if result.rowcount == 1:
             break
@@ -495,7 +524,7 @@ def _claim(order_id: int, form: Mapping[str, str]) -> bool:
         db.session.rollback()
         return False
     db.session.add(StateChange(order_id=order_id, from_status=previous, to_status=OrderStatus.APPROVING,
-                               cause=N_("payment window completed; approval requested"), cause_params={}, actor=BUYER))
+                               cause=_CLAIM_CAUSE, cause_params={}, actor=BUYER))
     db.session.add(window)
     db.session.commit()
     return True

@@ -53,6 +53,12 @@ def _authorization_used(shop: LiveShop, ordr_idxx: str) -> list[Any]:
                                                   (ordr_idxx,))]
 
 
+def _in_english(shop: LiveShop) -> LiveShop:
+    """The buyer's browser picks English (the assertions read the English sentences)."""
+    shop.http.get(f"{shop.url}/", params={"lang": "en"}, timeout=10)
+    return shop
+
+
 def _without_token(form: dict[str, str]) -> dict[str, str]:
     """The form as someone who knows only the order number (it is in /orders/<id> URLs) would post it."""
     return {k: v for k, v in form.items() if k != "order_token"}
@@ -123,7 +129,7 @@ def test_a_forged_expired_or_outdated_order_form_is_refused_before_kcp(serve_sql
                                                                       monkeypatch: pytest.MonkeyPatch, tamper: str) -> None:
     """The order is created only from a form the shop signed, recently, at today's price: otherwise
     400 with a sentence, no row, nothing sent to KCP (the window's authorization stays unused)."""
-    shop = serve_sqlite(ORDER_FORM_MAX_AGE=1) if tamper == "expired" else serve_sqlite()
+    shop = _in_english(serve_sqlite(ORDER_FORM_MAX_AGE=1) if tamper == "expired" else serve_sqlite())
     ordr_idxx, data = shop.prepared()
     expected = "not issued by this shop"
     if tamper == "forged":
@@ -279,7 +285,7 @@ def test_a_currency_other_than_the_orders_is_refused_before_kcp(serve_sqlite: Ca
                                                                 currency: str | None, accepted: bool) -> None:
     """currency=840 for a won order used to be approved and marked paid. Refused before KCP; a post
     without currency (the smartphone return may carry none) is no mismatch."""
-    shop = serve_sqlite()
+    shop = _in_english(serve_sqlite())
     ordr_idxx, data = shop.prepared()
     if currency is None:
         del data["currency"]
@@ -303,7 +309,7 @@ def test_a_currency_other_than_the_orders_is_refused_before_kcp(serve_sqlite: Ca
 def test_forbidden_characters_in_the_buyers_fields_are_refused_before_kcp(serve_sqlite: Callable[..., LiveShop],
                                                                           field: str, value: str) -> None:
     """004 forbids , & ; newline \\ | ' " in what the buyer types: a clear 400, KCP never called."""
-    shop = serve_sqlite()
+    shop = _in_english(serve_sqlite())
     ordr_idxx, data = shop.prepared()
     response = shop.submit({**data, field: value})
     assert response.status_code == 400 and "does not accept" in response.text

@@ -53,6 +53,7 @@ def test_posted_amount_and_product_are_ignored(shop: LiveShop) -> None:
 
 def test_order_id_swapped_to_a_dearer_order_moves_no_money(shop: LiveShop) -> None:
     """The window's result for a 1,004 won order posted with the number of a 129,000 won order."""
+    shop.http.get(f"{shop.url}/", params={"lang": "en"}, timeout=10)  # the assertions read English
     cheap, data = shop.prepared("test")
     dear, _ = shop.placed("speaker")
     # With the cheap form's own token: the token names another order, refused before KCP.
