@@ -50,7 +50,7 @@ class LiveShop(LiveServer):
     # --- the buyer's side ------------------------------------------------------------------------
 
     def order_page(self, product: str = "test", http: requests.Session | None = None) -> dict[str, str]:
-        """GET /order and return the fields of the KCP form order_info."""
+        """GET /order and return the fields of the KCP form order_info (no order row exists until it is posted)."""
         response = (http or self.http).get(f"{self.url}/order", params={"product": product}, timeout=15)
         assert response.status_code == 200, response.text[:300]
         return order_form(response.text).fields
@@ -75,7 +75,8 @@ class LiveShop(LiveServer):
         return (http or self.http).post(f"{self.url}/pp_ax_hub", data=data, allow_redirects=False, timeout=30)
 
     def prepared(self, product: str = "test", method: str = "card", **choice: str) -> tuple[str, dict[str, str]]:
-        """An order whose window was completed but not yet submitted: (ordr_idxx, form to submit)."""
+        """An order page whose window was completed but not yet submitted: (ordr_idxx, form to submit).
+        The order is stored by the first submit of that form, not before."""
         fields = self.order_page(product)
         result = self.window(fields, method, **choice)
         assert result["res_cd"] == "0000", result
