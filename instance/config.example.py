@@ -19,6 +19,9 @@ KCP_TIMEOUT = "10"
 # SHOP_PUBLIC_URL = "https://shop.example.com"
 # KCP_MOBILE_METHODS = "card,acnt,vcnt,mobx"
 
+# The encoding KCP's merchant admin is set to for notifications: euc-kr (KCP's default), utf-8, or auto.
+# KCP_NOTIFY_CHARSET = "auto"
+
 # DATABASE_URL = "postgresql+psycopg://shop:secret@127.0.0.1/shop"
 # SECRET_KEY = "a long random string"      # required in live
 # ADMIN_PASSWORD = "staff password"        # required in live
@@ -28,4 +31,6 @@ KCP_TIMEOUT = "10"
 # NOTIFY_GATHER_MS = 0.3
 # NOTIFY_PIPELINE = True                   # False behind a PostgreSQL proxy without pipeline mode
 # COMMON_RETURN_LIMIT = 30                 # per COMMON_RETURN_WINDOW_SECONDS, senders not in KCP_NOTIFY_IPS
+# COMMON_RETURN_REFUSED_ROWS = 20          # refused senders logged one row each per window; the rest counted
+# ORDER_FORM_MAX_AGE = 10800               # seconds an order page can create its order
 # ADMIN_LOGIN_LIMIT = 5                    # failed logins per ADMIN_LOGIN_WINDOW_MINUTES

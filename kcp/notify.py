@@ -4,7 +4,9 @@ KCP POSTs a form to the shop's registered common_return URL when something happe
 payment window closed, above all a deposit into a virtual account (``tx_cd`` TX00). The shop:
 
 1. accepts it only from KCP's notifier addresses (``sender_allowed``);
-2. parses it (``parse_notification``), refusing malformed input with ``KcpNotificationError``;
+2. reads the body in the charset KCP used (``decode_form``: EUC-KR unless the merchant switched
+   the site to UTF-8 in KCP's admin) and parses it (``parse_notification``), refusing malformed
+   input with ``KcpNotificationError``;
 3. stores it once per ``noti_id`` (KCP may send the same notification again, and a deposit
    can be followed by a bank-side cancel, ``op_cd`` 13);
 4. answers ``reply(True)``, a page holding ``<input type="hidden" name="result" value="0000">``;
@@ -20,7 +22,9 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from .errors import KcpNotificationError
 
@@ -54,6 +58,122 @@ class Notification:
     cash_a_no: str = ""
     kind: str = "unknown"  # "deposit" | "deposit_cancel" | "unknown"
     raw: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+# --- the body's charset ---------------------------------------------------------------------------
+#
+# 004 ("공통사항"): KCP's encoding is EUC-KR by default. KCP's merchant admin lets a site switch to
+# UTF-8, and a POST may or may not say which in its Content-Type (``charset=euc-kr``). EUC-KR is
+# read as CP949, its superset: the 8,822 syllables EUC-KR lacks (똠, 햏, 뷁 ...) reach KCP from bank
+# systems in CP949, and a name must not lose them.
+CHARSET_NAMES = {
+    "euc-kr": "cp949", "euckr": "cp949", "euc_kr": "cp949", "ks_c_5601-1987": "cp949", "ksc5601": "cp949",
+    "ks_c_5601": "cp949", "cp949": "cp949", "ms949": "cp949", "windows-949": "cp949", "x-windows-949": "cp949",
+    "uhc": "cp949", "utf-8": "utf-8", "utf8": "utf-8",
+}
+KCP_DEFAULT_CHARSET = "cp949"
+
+
+@dataclass(frozen=True)
+class DecodedForm:
+    """A form body read as text: the first value of each field, and how it was read."""
+
+    fields: dict[str, str]
+    charset: str       # "ascii" (nothing else in it), "cp949" or "utf-8"
+    source: str        # "declared" (Content-Type), "configured" (the merchant said), "detected"
+    replaced: bool     # bytes the charset could not read became U+FFFD (the raw body has them)
+
+
+def charset_name(label: str | None) -> str | None:
+    """Python's codec for a charset label KCP may use (euc-kr, ks_c_5601-1987, utf-8 ...); None if unknown."""
+    return CHARSET_NAMES.get((label or "").strip().strip('"').lower()) if label else None
+
+
+def declared_charset(content_type: str | None) -> str | None:
+    """The codec of the ``charset`` parameter of a Content-Type header, if it names one we know."""
+    if not content_type:
+        return None
+    header = Message()
+    header["Content-Type"] = content_type
+    return charset_name(header.get_param("charset"))  # type: ignore[arg-type]
+
+
+def _pairs(body: bytes) -> list[tuple[bytes, bytes]]:
+    """``application/x-www-form-urlencoded`` bytes as (name, value) byte strings, escapes undone."""
+    out = []
+    for part in body.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        out.append((unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value.replace(b"+", b" "))))
+    return out
+
+
+def _hangul(text: str) -> int:
+    """How many Hangul syllables (가-힣) ``text`` holds."""
+    return sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
+
+
+def detect_charset(values: Iterable[bytes]) -> str:
+    """UTF-8 or CP949 (EUC-KR) for bytes that do not say: the reading with more Korean wins.
+
+    Both are tried strictly. UTF-8's structure rejects nearly all EUC-KR text of two syllables or
+    more; a single syllable can be valid in both (EUC-KR 홍 C8 AB reads as UTF-8 'ȫ'), and there the
+    reading with more Hangul syllables wins, which is the Korean one. A tie (e.g. ASCII with a
+    Latin letter) goes to UTF-8. Bytes that are ambiguous remain (C3 A9 is 'é' in UTF-8 and '챕' in
+    EUC-KR: read as 챕): a merchant whose site posts UTF-8 can say so (``KCP_NOTIFY_CHARSET``).
+    """
+    data = b"\n".join(v for v in values if not v.isascii())
+    if not data:
+        return "ascii"
+    readings = {}
+    for codec in ("utf-8", KCP_DEFAULT_CHARSET):
+        try:
+            readings[codec] = _hangul(data.decode(codec))
+        except UnicodeDecodeError:
+            continue
+    if not readings:
+        return KCP_DEFAULT_CHARSET  # neither reads it: KCP's default, with replacements
+    return max(readings, key=lambda codec: (readings[codec], codec == "utf-8"))
+
+
+def decode_form(body: bytes, content_type: str | None = None, *, charset: str | None = None) -> DecodedForm:
+    """Read a common_return body: in the charset the request declares, else ``charset`` (the
+    merchant's setting), else the one ``detect_charset`` finds. A declared or configured charset
+    that cannot read the bytes gives way to detection; bytes nothing reads become U+FFFD and
+    ``replaced`` is set (the caller keeps the raw body)."""
+    pairs = _pairs(body or b"")
+    values = [v for _name, v in pairs]
+    chosen, source = declared_charset(content_type), "declared"
+    if chosen is None:
+        chosen, source = charset_name(charset), "configured"
+    if chosen is not None and not _reads(values, chosen):
+        chosen = None
+    if chosen is None:
+        chosen, source = detect_charset(values), "detected"
+    codec = "ascii" if chosen == "ascii" else chosen
+    fields: dict[str, str] = {}
+    replaced = False
+    for name, value in pairs:
+        key = name.decode("ascii", errors="replace")
+        if key in fields:
+            continue  # the first value of a repeated field, as parse_notification takes it
+        try:
+            fields[key] = value.decode(codec)
+        except UnicodeDecodeError:
+            fields[key] = value.decode(codec, errors="replace")
+            replaced = True
+    return DecodedForm(fields=fields, charset=chosen, source=source, replaced=replaced)
+
+
+def _reads(values: Iterable[bytes], codec: str) -> bool:
+    """True when every value decodes strictly with ``codec``."""
+    try:
+        for value in values:
+            value.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def classify(tx_cd: str, op_cd: str) -> str:

@@ -419,6 +419,12 @@ def _text(field: str, value: Any) -> str:
     raise KcpValidationError(field, value, "a text value")
 
 
+def forbidden_in(value: str) -> list[str]:
+    """The characters of FORBIDDEN_CHARS that ``value`` contains, as people name them (CR/LF: 'newline')."""
+    shown = ["newline" if ch in "\r\n" else ch for ch in FORBIDDEN_CHARS if ch in (value or "")]
+    return list(dict.fromkeys(shown))
+
+
 def _field_error(param: Param, value: str) -> str | None:
     """The rule a non-empty value breaks, from the parameter's metadata, or None."""
     if param.returned:
@@ -428,10 +434,9 @@ def _field_error(param: Param, value: str) -> str | None:
     if len(value) > param.max_length:
         return f"at most {param.max_length} characters (got {len(value)})"
     if param.free_text:
-        bad = [ch for ch in FORBIDDEN_CHARS if ch in value]
+        bad = forbidden_in(value)
         if bad:
-            shown = ", ".join("newline" if ch in "\r\n" else ch for ch in bad)
-            return f"contains a character KCP forbids ({shown}); forbidden: , & ; newline \\ | ' \""
+            return f"contains a character KCP forbids ({', '.join(bad)}); forbidden: , & ; newline \\ | ' \""
     if param.pattern and not re.fullmatch(param.pattern, value):
         if param.name == "site_cd" and re.fullmatch(r"[A-Za-z0-9]{5}", value):
             return "upper-case letters only: a lower-case site code gives 3014 (004 FAQ)"
@@ -521,6 +526,23 @@ def _validate(fields: Mapping[str, Any], *, require: bool) -> tuple[dict[str, st
 def validate_options(options: Mapping[str, Any]) -> list[KcpValidationError]:
     """Every rule the given order-page options break (empty list when they are all fine)."""
     return _validate(options, require=False)[1]
+
+
+def mixed_tax_fields(good_mny: int, *, free_mny: int = 0) -> dict[str, str]:
+    """tax_flag TG03 and its three amounts for ``good_mny`` of which ``free_mny`` is tax-free (004).
+
+    004's formulas, on the taxable part: supply (comm_tax_mny) = taxable / 1.1, VAT
+    (comm_vat_mny) = taxable - supply, tax-free (comm_free_mny) = the rest; the three add up to
+    good_mny. The supply is rounded to the nearest won (halves up) in integers, never in floats.
+    """
+    if isinstance(good_mny, bool) or not isinstance(good_mny, int) or good_mny < 0:
+        raise KcpValidationError("good_mny", good_mny, "a whole amount, not negative")
+    if isinstance(free_mny, bool) or not isinstance(free_mny, int) or not 0 <= free_mny <= good_mny:
+        raise KcpValidationError("comm_free_mny", free_mny, f"a whole amount from 0 to good_mny ({good_mny})")
+    taxable = good_mny - free_mny
+    supply = (taxable * 10 + 5) // 11
+    return {"tax_flag": "TG03", "comm_tax_mny": str(supply), "comm_vat_mny": str(taxable - supply),
+            "comm_free_mny": str(free_mny)}
 
 
 def normalise_currency(value: str) -> str:

@@ -36,15 +36,28 @@ def pay_method_for(choice: str) -> str:
     return params.pay_method_code(*PAY_CHOICES.get(choice, ("card",)))
 
 
+# The browser's check of 004's forbidden characters (, & ; \ | ' " ; an <input> holds no newline),
+# as an HTML `pattern` (matched against the whole value; `|` and `\` escaped for the v flag).
+# The server refuses them too (shop.services.checkout), whatever the browser did.
+NO_FORBIDDEN = "[^,&;\\\\\\|'\"]*"
+FORBIDDEN_HINT = _l("Not allowed: , & ; \\ | ' \"")
+
+
+def _no_forbidden(**extra: Any) -> dict[str, Any]:
+    """render_kw of a buyer field: the pattern and the sentence the browser shows when it fails."""
+    return {"pattern": NO_FORBIDDEN, "title": FORBIDDEN_HINT, **extra}
+
+
 class BuyerForm(FlaskForm):
     """Buyer fields of the order_info form (KCP's names) and the payment-method choice."""
 
-    buyr_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=30)])
+    buyr_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=30)], render_kw=_no_forbidden())
     buyr_mail = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=50), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")],
-                           description=_l("KCP sends the payment result to this address."))
+                           description=_l("KCP sends the payment result to this address."), render_kw=_no_forbidden())
     buyr_tel2 = TelField(_l("Mobile phone"), validators=[DataRequired(), Length(max=20),
                                                          Regexp(r"^[0-9]+(-[0-9]+)*$")],
-                         description=_l("Digits, hyphens allowed."))
+                         description=_l("Digits, hyphens allowed."),
+                         render_kw={"pattern": "[0-9]+(-[0-9]+)*", "title": _l("Digits, hyphens allowed.")})
     pay_choice = RadioField(_l("Payment method"), default="card", choices=[
         SelectChoice("card", _l("Credit card")),
         SelectChoice("bank", _l("Bank transfer")),

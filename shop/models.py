@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
@@ -148,7 +148,13 @@ class Refund(db.Model):
 
 
 class NotificationRecord(db.Model):
-    """A common_return POST from KCP, stored raw and parsed, keyed by its noti_id."""
+    """A common_return POST from KCP, stored raw and parsed, keyed by its noti_id.
+
+    The text fields are decoded from KCP's bytes (EUC-KR by default, kcp.notify.decode_form) and
+    cut to their columns if need be; ``raw_body`` keeps the bytes exactly as received, so the
+    original can always be read again, and ``text_flags`` says when a field was cut
+    (``truncated``) or held bytes the charset could not read (``replaced``).
+    """
 
     __tablename__ = "notifications"
     __table_args__ = (UniqueConstraint("noti_id"),)
@@ -173,6 +179,9 @@ class NotificationRecord(db.Model):
     cash_a_no: Mapped[str] = mapped_column(String(20), default="")
     sender_ip: Mapped[str] = mapped_column(String(45), default="")
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    raw_body: Mapped[bytes | None] = mapped_column(LargeBinary)     # the POST body, byte for byte
+    charset: Mapped[str] = mapped_column(String(16), default="")     # what the text was read as (cp949, utf-8, ascii)
+    text_flags: Mapped[str] = mapped_column(String(32), default="")  # "", truncated, replaced (comma-separated)
     # applied / deferred (order still approving) / flagged (staff) / unmatched / unknown
     status: Mapped[str] = mapped_column(String(12))
     note: Mapped[str] = mapped_column(Text, default="")             # message id, see shop.messages
@@ -207,6 +216,12 @@ class NotificationDelivery(db.Model):
     http_status: Mapped[int] = mapped_column(Integer)
     record_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # known 004 fields only, masked, truncated
+    # A POST from a KCP address that could not be stored (malformed, store_failed): its body, so a
+    # lost notification can be read again. Never kept for refused senders.
+    raw_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # How many refused POSTs from this sender this row stands for (refusals are logged once per
+    # sender per window, shop.views.notify); 1 for everything else.
+    repeats: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     record: Mapped[NotificationRecord | None] = relationship()
 

@@ -5,12 +5,22 @@ Every status change goes through ``shop.services.transition`` (in shop/models.py
 row in the same transaction, so the history on the order page is complete by construction.
 
     pending ──claim──▶ approving ──▶ paid ──▶ partially_refunded ──▶ refunded
-       │                  │ │ │       │  ▲            │
-       ▼                  │ │ │       ▼  │ op_cd 13   ▼
-     failed               │ │ └▶ awaiting_deposit   cancelled
-                          │ └──▶ unknown (timeout: settle by inquiry)
-                          └────▶ auto_cancelled (amount mismatch / DB failure, STSC sent)
+       │                  │ │ │ │     │  ▲            │
+       ▼                  │ │ │ │     ▼  │ op_cd 13   ▼
+    incomplete ◀──────────┘ │ │ └▶ awaiting_deposit   cancelled
+       (claim again)        │ └──▶ unknown (timeout: settle by inquiry)
+                            └────▶ auto_cancelled (amount mismatch / DB failure, STSC sent)
     any state that holds or may hold money ──▶ needs_attention (staff must look)
+
+Payable states (``PAYABLE``): an order can be claimed for an approval only from ``pending`` or
+``incomplete``. A failed attempt that moved no money never closes an order, because anyone who
+knows an order number (it is in /orders/<id> URLs) can post a failure for it: a window result
+other than 0000 (3001 "user cancelled", or a closed window), or a forged 0000 whose enc_data KCP
+refuses. Such an attempt moves the order to ``incomplete``: the buyer who cancelled sees why, and
+the buyer's real result, arriving before or after, is still approved. ``incomplete`` is also where
+an approval goes back when KCP approved it for ANOTHER order (recorded nowhere, flagged for staff,
+see shop.services.checkout). ``failed`` stays final: only staff and reconcile set it, for orders
+that must not be paid again.
 """
 
 from __future__ import annotations
@@ -23,14 +33,15 @@ from flask_babel import lazy_gettext as _l
 class OrderStatus(StrEnum):
     """The states of an order (stored as these strings)."""
 
-    PENDING = "pending"                        # order page shown, window not completed
+    PENDING = "pending"                        # created by its first /pp_ax_hub post (or trade registration)
     APPROVING = "approving"                    # one pp_ax_hub request claimed it and is calling KCP
     PAID = "paid"                              # money captured (card, transfer, mobile, or deposit arrived)
     AWAITING_DEPOSIT = "awaiting_deposit"      # virtual account issued, deposit due
     PARTIALLY_REFUNDED = "partially_refunded"  # STPC done, a balance remains
     REFUNDED = "refunded"                      # partial refunds brought the balance to 0
     CANCELLED = "cancelled"                    # full cancel (STSC) by staff
-    FAILED = "failed"                          # window or approval refused; no money moved
+    INCOMPLETE = "incomplete"                  # an attempt failed (window, KCP refusal); no money moved; payable
+    FAILED = "failed"                          # closed without payment by staff or reconcile; not payable
     UNKNOWN = "unknown"                        # KCP outcome unknown (timeout): settle by inquiry
     AUTO_CANCELLED = "auto_cancelled"          # approved, then cancelled by us (amount mismatch, DB failure)
     NEEDS_ATTENTION = "needs_attention"        # auto-cancel failed, deposit mismatch, conflicting notification
@@ -38,13 +49,19 @@ class OrderStatus(StrEnum):
 
 S = OrderStatus
 
+# The states an approval may claim (pending -> approving): see the module docstring.
+PAYABLE = frozenset({S.PENDING, S.INCOMPLETE})
+
 # Where staff may need to step in: anything that holds, held or may hold money.
-_FLAGGABLE = (S.APPROVING, S.PAID, S.AWAITING_DEPOSIT, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED,
+_FLAGGABLE = (S.INCOMPLETE, S.APPROVING, S.PAID, S.AWAITING_DEPOSIT, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED,
               S.UNKNOWN, S.AUTO_CANCELLED, S.FAILED)
 
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.PENDING: frozenset({S.APPROVING, S.FAILED}),
-    S.APPROVING: frozenset({S.PAID, S.AWAITING_DEPOSIT, S.FAILED, S.UNKNOWN, S.AUTO_CANCELLED, S.NEEDS_ATTENTION}),
+    S.PENDING: frozenset({S.APPROVING, S.INCOMPLETE, S.FAILED}),
+    # Another failed attempt keeps it incomplete (the history row records each one).
+    S.INCOMPLETE: frozenset({S.APPROVING, S.INCOMPLETE, S.FAILED, S.NEEDS_ATTENTION}),
+    S.APPROVING: frozenset({S.PAID, S.AWAITING_DEPOSIT, S.INCOMPLETE, S.FAILED, S.UNKNOWN, S.AUTO_CANCELLED,
+                            S.NEEDS_ATTENTION}),
     S.AWAITING_DEPOSIT: frozenset({S.PAID, S.CANCELLED, S.NEEDS_ATTENTION}),
     S.PAID: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED, S.AWAITING_DEPOSIT, S.NEEDS_ATTENTION}),
     S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.NEEDS_ATTENTION}),
@@ -63,6 +80,7 @@ assert all(S.NEEDS_ATTENTION in ALLOWED[state] for state in _FLAGGABLE)
 # Shown to people; the stored value stays the English identifier.
 LABELS = {
     S.PENDING: _l("Waiting for payment"),
+    S.INCOMPLETE: _l("Payment not completed"),
     S.APPROVING: _l("Approving"),
     S.PAID: _l("Paid"),
     S.AWAITING_DEPOSIT: _l("Awaiting deposit"),
@@ -77,7 +95,7 @@ LABELS = {
 
 # The badge colour family of each state (CSS classes badge-<tone>).
 TONES = {
-    S.PENDING: "neutral", S.APPROVING: "info", S.PAID: "success", S.AWAITING_DEPOSIT: "info",
+    S.PENDING: "neutral", S.INCOMPLETE: "warning", S.APPROVING: "info", S.PAID: "success", S.AWAITING_DEPOSIT: "info",
     S.PARTIALLY_REFUNDED: "warning", S.REFUNDED: "neutral", S.CANCELLED: "neutral", S.FAILED: "error",
     S.UNKNOWN: "warning", S.AUTO_CANCELLED: "warning", S.NEEDS_ATTENTION: "error",
 }

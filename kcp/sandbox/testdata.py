@@ -81,7 +81,8 @@ CODE_TRIGGERS: dict[str, str] = {
     codes.CARD_NUMBER_INVALID: "card number not 13-19 digits",
     codes.UNKNOWN_PATH: "any other path below the sandbox, or another method than POST on an API path",
     codes.TRADE_KEY_UNKNOWN: "phone payment page (PayUrl): approval_key empty or never issued by trade registration",
-    codes.TRADE_MISMATCH: "phone payment page: the form's site, order number, amount, method or Ret_URL differ from the registration",
+    codes.TRADE_MISMATCH: ("phone payment page: the form's site, order number, amount, method or Ret_URL differ from "
+                           "the registration"),
     codes.TRADE_KEY_USED: "phone payment page: the registration's approval_key was already used for a payment",
 }
 

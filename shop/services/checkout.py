@@ -1,19 +1,37 @@
-"""Checkout: create the order, then turn what the payment window returned into an approved,
-recorded payment, or into a clear failure.
+"""Checkout: turn the order form, as the payment window completed it, into an order with an
+approved, recorded payment, or into a clear refusal.
 
-``approve_from_window`` is the pp_ax_hub of KCP's samples, step by step:
+The order page stores nothing (a refresh, a prefetch or a crawler leaves no row): it draws an
+order number, takes the amount from the catalog and signs both into the form (``order_token``,
+``sign_order_form``). The first POST of that form creates the order (``approve_from_window``).
 
-1. The window's own result: ``res_cd`` other than ``0000`` (or empty, when the buyer closed the
-   window) fails the order; nothing is sent to KCP.
-2. ``site_cd`` posted must be ours (KCP approves against the site the window used).
-3. Claim: ``UPDATE orders SET status='approving' WHERE ordr_idxx=? AND status='pending'``. Only
-   the request that changes that row calls KCP; a double click, a replay or the back button finds
+``approve_from_window`` is the pp_ax_hub of KCP's samples, step by step; everything up to the
+claim is refused without calling KCP:
+
+1. ``site_cd`` posted must be ours (KCP approves against the site the window used).
+2. ``order_token``, when posted, must be ours and name this ``ordr_idxx``. An order that does not
+   exist yet is created from it (number, product, amount from the catalog checked again, currency),
+   unless the token is older than ``ORDER_FORM_MAX_AGE``; a concurrent first post of the same form
+   finds the row the other one created (the number is unique). Without a token the order must
+   exist already (e.g. created by the smartphone flow's trade registration).
+3. A posted ``currency`` must be the order's (absent is fine: the smartphone return may carry none).
+4. The window's own result: ``res_cd`` other than ``0000`` (or empty, when the buyer closed the
+   window) moves a payable order to ``incomplete``: shown, but still payable, because anyone who
+   knows the number could post it (shop/states.py). Nothing is sent to KCP.
+5. With ``0000``: tran_cd / enc_data / enc_info present, and the buyer's fields free of 004's
+   forbidden characters.
+6. Claim: ``UPDATE orders SET status='approving' WHERE id=? AND status IN (payable)``. Only the
+   request that changes that row calls KCP; a double click, a replay or the back button finds
    the order already claimed and is simply shown the order.
-4. Approve with ``ordr_mony`` = the stored amount (KCP answers 8059 if the window's amount was
-   tampered with).
-5. Check the approved amount against the order, then record the payment with every returned
-   field in ONE transaction.
-6. Amount mismatch, or any failure to record: cancel the approval at once (STSC, signed), which
+7. Approve with ``ordr_mony`` = the stored amount (KCP answers 8059 if the window's amount was
+   tampered with). A refusal moves no money: the order becomes ``incomplete`` (payable again).
+8. Check that KCP approved it for THIS order (``_approved_for``): a window result can be posted
+   under another order's number (same price, so ordr_mony matches). An approval KCP holds for
+   another order is recorded nowhere and never cancelled (it is that order's buyer's money): the
+   order goes back to payable and staff are told (audit trail, history, ERROR log).
+9. Check the approved amount against the order, then record the payment with every returned
+   field in ONE transaction. A tno already recorded on another order is never recorded twice.
+10. Amount mismatch, or any failure to record: cancel the approval at once (STSC, signed), which
    is what KCP's samples do with ``bSucc = "false"``. If that cancel fails too, the order is
    flagged ``needs_attention`` and logged at ERROR.
 """
@@ -23,23 +41,30 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
 
+from flask import current_app
 from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from kcp.errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError
+from kcp import params
+from kcp.errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError
 from kcp.masking import mask_payload
-from kcp.results import Approval
-from shop.catalog import Product
+from kcp.results import PAY_TYPES, Approval
+from shop.audit import AuditLog
+from shop.catalog import Product, get_product
 from shop.extensions import db
 from shop.messages import BUYER, N_, SYSTEM, Reason
 from shop.models import Order, Payment, StateChange
 from shop.runtime import get_kcp
 from shop.services import begin_immediate, exchanges, lock_order, transition
 from shop.services.notifications import apply_deferred
-from shop.states import OrderStatus
+from shop.states import PAYABLE, OrderStatus
 
 log = logging.getLogger("shop.checkout")
 
@@ -51,6 +76,15 @@ PAYMENT_FIELDS = (
     "account", "va_date", "depositor", "commid", "mobile_no", "van_cd", "van_id",
 )
 INT_FIELDS = frozenset({"quota", "card_mny", "coupon_mny", "bk_mny"})
+
+# The order form's signed token (ours, not KCP's: a hidden field beside csrf_token).
+ORDER_TOKEN_FIELD = "order_token"
+ORDER_TOKEN_SALT = "shop.order-form"
+# How long a rendered order page can create its order: ORDER_FORM_MAX_AGE seconds (app.py
+# TUNING_KEYS, 3 hours), longer than the payment window stays open; an existing order is not limited by it.
+# Buyer-typed fields of the order form (004 forbids , & ; newline \ | ' " in them).
+BUYER_FIELDS = {"buyr_name": N_("Name"), "buyr_mail": N_("E-mail"), "buyr_tel1": N_("Phone"),
+                "buyr_tel2": N_("Mobile phone")}
 
 
 class CheckoutError(Exception):
@@ -74,6 +108,18 @@ class IncompleteResult(CheckoutError):
     """res_cd 0000 posted without tran_cd / enc_data / enc_info."""
 
 
+class FormRefused(CheckoutError):
+    """The order form's token is forged, expired or no longer matches the catalog."""
+
+
+class CurrencyMismatch(CheckoutError):
+    """The posted currency is not the order's."""
+
+
+class BuyerFieldRefused(CheckoutError):
+    """A buyer-typed field carries one of 004's forbidden characters."""
+
+
 class AmountMismatch(Exception):
     """The approved amount is not the order's amount (now, under the order's lock)."""
 
@@ -92,8 +138,127 @@ def new_ordr_idxx(now: dt.datetime | None = None) -> str:
     return f"KRS{now:%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
 
 
+@dataclass(frozen=True)
+class OrderDraft:
+    """An order as its order page shows it before it exists: number and amount decided, nothing stored."""
+
+    ordr_idxx: str
+    product_id: str
+    good_name: str
+    amount: int
+    currency: str
+    status: str = OrderStatus.PENDING  # what the page's badge shows
+
+
+@dataclass(frozen=True)
+class SignedOrder:
+    """What an order form's token says the server decided, and when it was signed."""
+
+    ordr_idxx: str
+    product_id: str
+    amount: int
+    currency: str
+    signed_at: dt.datetime
+
+
+class _Found(NamedTuple):
+    """The columns of an order that the approval path reads (no ORM object, no open transaction)."""
+
+    id: int
+    amount: int
+    currency: str
+
+
+def draft_order(product: Product) -> OrderDraft:
+    """A new order number and the catalog's amount for ``product``; nothing is written."""
+    return OrderDraft(ordr_idxx=new_ordr_idxx(), product_id=product.id, good_name=product.name,
+                      amount=product.price, currency=product.currency)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    """Signs order forms with the app's SECRET_KEY (a salt of their own: no other signed value fits)."""
+    return URLSafeTimedSerializer(current_app.secret_key, salt=ORDER_TOKEN_SALT)
+
+
+def sign_order_form(draft: OrderDraft) -> str:
+    """The order form's ``order_token``: what the server decided (number, product, amount, currency), signed."""
+    return _serializer().dumps({"o": draft.ordr_idxx, "p": draft.product_id, "a": draft.amount, "c": draft.currency})
+
+
+def read_order_token(token: str, ordr_idxx: str) -> SignedOrder:
+    """The signed decision of ``token``, which must be ours and name ``ordr_idxx``; FormRefused otherwise."""
+    try:
+        data, signed_at = _serializer().loads(token, return_timestamp=True)
+    except BadSignature:
+        data, signed_at = None, None
+    shape_ok = (isinstance(data, dict) and isinstance(data.get("o"), str) and isinstance(data.get("p"), str)
+                and isinstance(data.get("a"), int) and isinstance(data.get("c"), str))
+    if not shape_ok or data["o"] != ordr_idxx:
+        log.warning("order %s: order_token is not one this shop signed for it; refused without calling KCP", ordr_idxx)
+        raise FormRefused(_("This order form was not issued by this shop for this order (or it was changed). "
+                            "Nothing was charged. Please open the order page again."))
+    return SignedOrder(ordr_idxx=data["o"], product_id=data["p"], amount=data["a"], currency=data["c"],
+                       signed_at=signed_at.replace(tzinfo=None))
+
+
+def _find(ordr_idxx: str) -> _Found | None:
+    """The order's id, amount and currency (plain values: no transaction stays open while KCP is called)."""
+    row = db.session.execute(select(Order.id, Order.amount, Order.currency).where(Order.ordr_idxx == ordr_idxx)).first()
+    return _Found(*row) if row is not None else None
+
+
+def _create_from_form(signed: SignedOrder, claim: Mapping[str, str] | None) -> tuple[_Found, bool]:
+    """Create the order its form describes (first post of that form): (the order, claimed).
+
+    With ``claim`` (a 0000 result to approve) the new order is created already claimed, pending ->
+    approving in the same transaction, as ``_claim`` would do it a transaction later: the first
+    post of an order costs one write transaction, as when the order page created the row. When a
+    concurrent first post of the same form created it first (the unique ordr_idxx refused ours),
+    that row is used and nothing was claimed here.
+    """
+    max_age = current_app.config["ORDER_FORM_MAX_AGE"]  # a whole number of seconds (app.py check_tuning)
+    if time.time() - signed.signed_at.replace(tzinfo=dt.UTC).timestamp() > max_age:
+        log.info("order %s: order form older than %s s; refused without calling KCP", signed.ordr_idxx, max_age)
+        raise FormRefused(_("This order page has expired. Nothing was charged. Please open the order page again."))
+    product = get_product(signed.product_id)
+    if product is None or (product.price, product.currency) != (signed.amount, signed.currency):
+        # The catalog decides the amount, now as when the page was shown: a changed price is a new page.
+        log.info("order %s: product %s no longer sold at %s; refused without calling KCP",
+                 signed.ordr_idxx, signed.product_id, signed.amount)
+        raise FormRefused(_("The price of this product has changed since the page was shown. Nothing was charged. "
+                            "Please open the order page again."))
+    window = exchanges.window_exchange(None, claim) if claim is not None else None  # masked before the lock
+    begin_immediate()  # take our turn in the writers' queue like every other write
+    order = Order(ordr_idxx=signed.ordr_idxx, product_id=product.id, good_name=product.name, amount=product.price,
+                  currency=product.currency, status=OrderStatus.PENDING)
+    if claim is not None:
+        order.status, order.status_reason, order.status_reason_params = OrderStatus.APPROVING, N_("approval requested"), {}
+        order.buyer_name, order.buyer_email, order.buyer_phone = _buyer_values(claim)
+    db.session.add(order)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same form posted twice at once: the unique ordr_idxx let one INSERT through; use its row.
+        db.session.rollback()
+        found = _find(signed.ordr_idxx)
+        if found is None:  # pragma: no cover - the row exists after the other INSERT
+            raise RuntimeError(f"order {signed.ordr_idxx} could not be created") from None
+        return found, False
+    found = _Found(order.id, order.amount, order.currency)
+    if window is not None:
+        window.order_id = order.id
+        db.session.add_all([window, StateChange(order_id=order.id, from_status=OrderStatus.PENDING,
+                                                to_status=OrderStatus.APPROVING, cause=_CLAIM_CAUSE, cause_params={},
+                                                actor=BUYER)])
+    db.session.commit()
+    return found, window is not None
+
+
 def create_order(product: Product) -> Order:
-    """Create and commit a pending order for ``product``; the amount comes from the catalog only."""
+    """Create and commit a pending order for ``product`` now (the amount from the catalog only).
+
+    The order page does not use it (its orders are created by their first post); it is for flows
+    that need the row before anything is posted, and for tests."""
     for _attempt in range(5):
         begin_immediate()  # take our turn in the writers' queue like every other write
         order = Order(ordr_idxx=new_ordr_idxx(), product_id=product.id, good_name=product.name,
@@ -117,29 +282,38 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
     """Handle the order form as m_Completepayment submitted it; return the number of the order to show."""
     kcp = get_kcp()
     ordr_idxx = (form.get("ordr_idxx") or "").strip()
-    # Plain values, not the ORM object: no database transaction stays open while KCP is being called.
-    found = db.session.execute(select(Order.id, Order.amount).where(Order.ordr_idxx == ordr_idxx)).first()
-    if found is None:
-        raise OrderNotFound(_("There is no order with this number."), status=404)
     if (form.get("site_cd") or "") != kcp.config.site_cd:
         log.warning("order %s: posted site_cd %r is not the configured one; refused without calling KCP",
                     ordr_idxx, form.get("site_cd"))
         raise SiteMismatch(_("This payment was made for another shop (site_cd does not match). Nothing was charged."))
+    token = (form.get(ORDER_TOKEN_FIELD) or "").strip()
+    signed = read_order_token(token, ordr_idxx) if token else None
+    found = _find(ordr_idxx)
+    if found is None and signed is None:
+        raise OrderNotFound(_("There is no order with this number."), status=404)
+    _check_currency(form, found.currency if found else signed.currency, ordr_idxx)  # type: ignore[union-attr]
 
     res_cd = (form.get("res_cd") or "").strip()
-    order_id, amount = found
+    if res_cd == "0000":
+        missing = [name for name in ("tran_cd", "enc_data", "enc_info") if not (form.get(name) or "").strip()]
+        if missing:
+            # res_cd 0000 without the window's result cannot come from KCP's window: refuse before the
+            # claim, so a forged post neither calls KCP nor uses up the buyer's order.
+            log.warning("order %s: res_cd 0000 posted without %s; refused without calling KCP", ordr_idxx,
+                        ", ".join(missing))
+            # An already translated sentence plus KCP's field names (they need no translation).
+            raise IncompleteResult(f"{_('Nothing was charged. You can try again.')} "
+                                   f"(res_cd 0000, {', '.join(missing)}: empty)")
+        _check_buyer_fields(form, ordr_idxx)
+    claimed = False
+    if found is None:
+        found, claimed = _create_from_form(signed, form if res_cd == "0000" else None)  # type: ignore[arg-type]
+    order_id, amount = found.id, found.amount
     if res_cd != "0000":
         _window_failed(order_id, form, res_cd)
         return ordr_idxx
-    missing = [name for name in ("tran_cd", "enc_data", "enc_info") if not (form.get(name) or "").strip()]
-    if missing:
-        # res_cd 0000 without the window's result cannot come from KCP's window: refuse before the
-        # claim, so a forged post neither calls KCP nor uses up the buyer's order.
-        log.warning("order %s: res_cd 0000 posted without %s; refused without calling KCP", ordr_idxx, ", ".join(missing))
-        # An already translated sentence plus KCP's field names (they need no translation).
-        raise IncompleteResult(f"{_('Nothing was charged. You can try again.')} (res_cd 0000, {', '.join(missing)}: empty)")
 
-    if not _claim(order_id, form):
+    if not claimed and not _claim(order_id, form):
         log.info("order %s already claimed: not approving again", ordr_idxx)
         return ordr_idxx
 
@@ -149,8 +323,9 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
                                           enc_info=form.get("enc_info") or "", ordr_mony=amount,
                                           site_cd=kcp.config.site_cd)
         except KcpApiError as exc:
+            # KCP refused: no money moved, so the order stays payable (a forged enc_data must not close it).
             message = exc.res_msg or exc.res_en_msg
-            _finish(order_id, OrderStatus.FAILED, result=(exc.res_cd, message),
+            _finish(order_id, OrderStatus.INCOMPLETE, result=(exc.res_cd, message),
                     cause=Reason(N_("KCP refused the approval: [%(res_cd)s] %(res_msg)s"),
                                  res_cd=exc.res_cd, res_msg=message))
             return ordr_idxx
@@ -160,6 +335,17 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
                     cause=Reason(N_("no usable answer from KCP (timeout or transport error); settle by inquiry")))
             return ordr_idxx
 
+        verdict = _approved_for(ordr_idxx, approval)
+        if verdict.other is not None:
+            _release_stray(order_id, approval, verdict.other)
+            return ordr_idxx
+        if verdict.unconfirmed is not None:
+            log.warning("order %s: tno %s approved but not confirmed for this order (%s); settle by inquiry",
+                        ordr_idxx, approval.tno, verdict.unconfirmed)
+            _finish(order_id, OrderStatus.UNKNOWN, tno=approval.tno, result=(approval.res_cd, approval.res_msg),
+                    cause=Reason(N_("KCP approved tno %(tno)s but could not confirm it is this order's (%(why)s); "
+                                    "settle by inquiry"), tno=approval.tno, why=verdict.unconfirmed))
+            return ordr_idxx
         if approval.amount != amount:
             why = Reason(N_("amount mismatch: KCP approved %(approved)s, order is %(amount)s"),
                          approved=approval.amount, amount=amount)
@@ -170,52 +356,175 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
             record_approval(order_id, approval)
         except ApprovalConflict as exc:
             db.session.rollback()
-            return _settle_conflict(order_id, approval, str(exc))
+            _settle_conflict(order_id, approval, str(exc))
         except AmountMismatch as exc:
             db.session.rollback()
             log.warning("order %s: %s; cancelling tno %s", ordr_idxx, exc, approval.tno)
             auto_cancel(order_id, approval, exc.reason)
+        except IntegrityError as exc:
+            db.session.rollback()
+            holder = _tno_holder(approval.tno, order_id)
+            if holder is not None:
+                # Never cancel it: it is the payment of the order that recorded it.
+                _release_stray(order_id, approval, Reason(N_("tno %(tno)s is already recorded on order %(other)s"),
+                                                           tno=approval.tno, other=holder))
+            else:
+                _cannot_record(order_id, approval, exc)
         except SQLAlchemyError as exc:
             db.session.rollback()
-            why = Reason(N_("could not record the payment (%(error)s)"), error=type(exc).__name__)
-            log.error("order %s: %s; cancelling tno %s", ordr_idxx, why, approval.tno)
-            auto_cancel(order_id, approval, why)
+            _cannot_record(order_id, approval, exc)
         return ordr_idxx
 
 
+def _cannot_record(order_id: int, approval: Approval, exc: Exception) -> None:
+    """The payment could not be stored: cancel the approval (KCP's samples: bSucc = "false")."""
+    why = Reason(N_("could not record the payment (%(error)s)"), error=type(exc).__name__)
+    log.error("order id %s: %s; cancelling tno %s", order_id, why, approval.tno)
+    auto_cancel(order_id, approval, why)
+
+
+def _check_currency(form: Mapping[str, str], currency: str, ordr_idxx: str) -> None:
+    """A posted currency must be the order's (410 or WON for won); no currency posted is no mismatch."""
+    posted = (form.get("currency") or "").strip()
+    if posted and params.CURRENCIES.get(posted.upper()) != currency:
+        log.warning("order %s: posted currency %r, order is in %s; refused without calling KCP", ordr_idxx,
+                    posted[:10], currency)
+        raise CurrencyMismatch(_("This payment was requested in another currency (%(posted)s) than the order's "
+                                 "(%(currency)s). Nothing was charged.", posted=posted[:10], currency=currency))
+
+
+def _check_buyer_fields(form: Mapping[str, str], ordr_idxx: str) -> None:
+    """Buyer-typed fields without 004's forbidden characters (the page checks too; this is the rule)."""
+    for name, label in BUYER_FIELDS.items():
+        bad = params.forbidden_in(form.get(name) or "")
+        if bad:
+            log.info("order %s: %s holds a character KCP forbids; refused without calling KCP", ordr_idxx, name)
+            shown = " ".join(_("line break") if ch == "newline" else ch for ch in bad)
+            raise BuyerFieldRefused(_("%(field)s contains a character KCP does not accept (%(chars)s). "
+                                      "Please go back and correct it: , & ; \\ | ' \" and line breaks are not "
+                                      "allowed. Nothing was charged.", field=_(label), chars=shown))
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """Whether KCP approved the transaction for the order it was posted for."""
+
+    other: Reason | None = None        # KCP holds it for another order: why we know
+    unconfirmed: str | None = None     # could not be checked (the inquiry failed): why
+
+
+def _approved_for(ordr_idxx: str, approval: Approval) -> _Verdict:
+    """Did KCP approve ``approval`` for order ``ordr_idxx``? Cheap when KCP's answer says so.
+
+    A window result can be posted under another order's number: enc_data carries the order the
+    window was opened for, and with the same price ordr_mony matches, so KCP approves it (for the
+    first order). The approval answer documented in 000 carries no order number (KCP's samples
+    take ordr_idxx from the posted form, not from the answer). When an answer does carry one
+    (``ordr_idxx``, as the sandbox's does), it settles the question without another round trip;
+    otherwise the documented inquiry (002) by ``tno`` plus ``mod_ordr_idxx`` asks KCP whether
+    that transaction is that order's: one more call, paid only when the answer did not say.
+    """
+    answered = str(approval.raw.get("ordr_idxx") or "").strip()
+    if answered:
+        if answered == ordr_idxx:
+            return _Verdict()
+        return _Verdict(other=Reason(N_("KCP's answer names order %(other)s"), other=answered))
+    pay_type = PAY_TYPES.get(approval.pay_method)
+    if pay_type is None:
+        return _Verdict(unconfirmed=f"no inquiry pay_type for method {approval.pay_method!r}")
+    kcp = get_kcp()
+    try:
+        inquiry = kcp.client.inquire(approval.tno, pay_type, mod_ordr_idxx=ordr_idxx, site_cd=kcp.config.site_cd)
+    except KcpApiError as exc:
+        # KCP found no transaction with this tno for this order number: it belongs to another.
+        return _Verdict(other=Reason(N_("KCP has no tno %(tno)s for this order: [%(res_cd)s] %(res_msg)s"),
+                                     tno=approval.tno, res_cd=exc.res_cd, res_msg=exc.res_msg or exc.res_en_msg))
+    except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
+        return _Verdict(unconfirmed=f"inquiry: {exc.message}")
+    named = str(inquiry.raw.get("ordr_idxx") or "").strip()
+    if inquiry.tno and inquiry.tno != approval.tno:
+        return _Verdict(other=Reason(N_("KCP's inquiry answered tno %(other)s"), other=inquiry.tno))
+    if named and named != ordr_idxx:
+        return _Verdict(other=Reason(N_("KCP's answer names order %(other)s"), other=named))
+    return _Verdict()
+
+
+def _tno_holder(tno: str, order_id: int) -> str | None:
+    """The number of ANOTHER order whose payment recorded ``tno``, if any."""
+    return db.session.execute(select(Order.ordr_idxx).join(Payment, Payment.order_id == Order.id)
+                              .where(Payment.tno == tno, Order.id != order_id)).scalar_one_or_none()
+
+
+def _release_stray(order_id: int, approval: Approval, why: Reason) -> Order:
+    """KCP approved ``approval`` for another order: record it nowhere, never cancel it, tell staff.
+
+    Cancelling it would refund the buyer of the order it belongs to. This order goes back to
+    payable (its own buyer may not have paid yet), and the transaction is flagged for staff in
+    the audit trail, the order's history and the error log, with its tno.
+    """
+    order = lock_order(order_id)
+    cause = Reason(N_("KCP approved tno %(tno)s for another order (%(why)s): not recorded here and not cancelled; "
+                      "staff must check it"), tno=approval.tno, why=why)
+    log.error("order %s: %s", order.ordr_idxx, cause)
+    if order.status == OrderStatus.APPROVING:
+        order.set_result(approval.res_cd, Reason(N_("The payment posted for this order was approved by KCP for "
+                                                    "another order; nothing was recorded here.")))
+        transition(order, OrderStatus.INCOMPLETE, actor=SYSTEM, cause=cause)
+    db.session.add(AuditLog(actor=SYSTEM, action="stray_approval", result="flagged", ordr_idxx=order.ordr_idxx,
+                            tno=approval.tno[:20], detail=str(cause)[:2000]))
+    exchanges.save_pending()
+    db.session.commit()
+    return order
+
+
 def _window_failed(order_id: int, form: Mapping[str, str], res_cd: str) -> Order:
-    """The window itself reported a failure (or was closed): fail a pending order, call nobody."""
+    """The window reported a failure (or was closed): show it on a payable order, call nobody.
+
+    The order stays payable (``incomplete``): anyone who knows its number can post this.
+    """
     res_msg: str | Reason = _clip(form.get("res_msg"), 500)  # the window's own (Korean) text: data
     if not res_cd and not res_msg:
         res_msg = Reason(N_("The payment window was closed before the payment was completed."))
     window = exchanges.window_exchange(order_id, form)
     order = lock_order(order_id)
     db.session.add(window)
-    if order.status == OrderStatus.PENDING:
+    if order.status in PAYABLE:
         order.set_result(res_cd, res_msg)
-        transition(order, OrderStatus.FAILED, actor=BUYER,
+        transition(order, OrderStatus.INCOMPLETE, actor=BUYER,
                    cause=Reason(N_("payment window: [%(res_cd)s] %(res_msg)s"), res_cd=res_cd or "-", res_msg=res_msg))
         apply_deferred(order)
     db.session.commit()
     return order
 
 
+_CLAIM_CAUSE = N_("payment window completed; approval requested")
+
+
+def _buyer_values(form: Mapping[str, str]) -> tuple[str, str, str]:
+    """The buyer's name, e-mail and mobile number as the order keeps them (cut to their columns)."""
+    return _clip(form.get("buyr_name"), 30), _clip(form.get("buyr_mail"), 100), _clip(form.get("buyr_tel2"), 20)
+
+
 def _claim(order_id: int, form: Mapping[str, str]) -> bool:
-    """Atomically move pending -> approving; True only for the one request that did it."""
+    """Atomically move a payable order to approving; True only for the one request that did it."""
     window = exchanges.window_exchange(order_id, form)  # masked before the write lock is taken
+    name, email, phone = _buyer_values(form)
     begin_immediate()
-    # Compare-and-set: only one UPDATE can find the row still pending.
-    result = db.session.execute(
-        update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
-        .values(status=OrderStatus.APPROVING, status_reason=N_("approval requested"), status_reason_params={},
-                buyer_name=_clip(form.get("buyr_name"), 30), buyer_email=_clip(form.get("buyr_mail"), 100),
-                buyer_phone=_clip(form.get("buyr_tel2"), 20))
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    # Compare-and-set: only one UPDATE can find the row still payable. Pending first (the usual
+    # case: one statement); then incomplete, an order whose earlier attempt failed.
+    for previous in (OrderStatus.PENDING, OrderStatus.INCOMPLETE):
+        result = db.session.execute(
+            update(Order).where(Order.id == order_id, Order.status == previous)
+            .values(status=OrderStatus.APPROVING, status_reason=N_("approval requested"), status_reason_params={},
+                    buyer_name=name, buyer_email=email, buyer_phone=phone)
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            break
+    else:
         db.session.rollback()
         return False
-    db.session.add(StateChange(order_id=order_id, from_status=OrderStatus.PENDING, to_status=OrderStatus.APPROVING,
-                               cause=N_("payment window completed; approval requested"), cause_params={}, actor=BUYER))
+    db.session.add(StateChange(order_id=order_id, from_status=previous, to_status=OrderStatus.APPROVING,
+                               cause=_CLAIM_CAUSE, cause_params={}, actor=BUYER))
     db.session.add(window)
     db.session.commit()
     return True

@@ -27,7 +27,7 @@ from shop.models import KcpExchange
 log = logging.getLogger("shop.exchanges")
 
 # Fields of the order form that are ours, not KCP's: never stored with the window's answer.
-_NOT_KCP = frozenset({"csrf_token"})
+_NOT_KCP = frozenset({"csrf_token", "order_token"})
 
 
 @dataclass
@@ -92,7 +92,7 @@ def _save_leftovers(scope: ExchangeScope) -> None:
     scope.pending = []
 
 
-def window_exchange(order_id: int, form: Mapping[str, Any]) -> KcpExchange:
+def window_exchange(order_id: int | None, form: Mapping[str, Any]) -> KcpExchange:
     """A row for what the payment window returned (masked: enc_data/enc_info as their length)."""
     fields = {key: value for key, value in form.items() if key not in _NOT_KCP}
     return KcpExchange(order_id=order_id, kind="window", api="window", url="", request=mask_payload(fields),

@@ -6,6 +6,11 @@ another value and retries (up to 10 times in 24 hours, 004 section 6). The notif
 applied to its order, and its delivery-log row (``NotificationDelivery``, what staff see) written,
 in that same transaction: answered 0000 means stored, applied and logged, all or nothing.
 
+Text: KCP posts EUC-KR by default (shop.views.notify reads the body with kcp.notify.decode_form).
+Whatever the text holds, a notification is never lost over it: a field longer than its column is
+cut to it and a byte no charset reads becomes U+FFFD, both noted in ``text_flags``, and the
+body is kept byte for byte (``raw_body``) so staff can always read the original.
+
 Notifications arriving together in one process are committed together (``GroupCommit``,
 shop/services/group.py): the caller at the front of the queue stores every queued notification
 in one transaction and each caller is answered once it is committed. This path is written with
@@ -34,17 +39,19 @@ Applying (under the order's lock, see shop.services):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, String, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kcp.masking import mask_payload
-from kcp.notify import FIELDS, Notification, parse_notification
+from kcp.notify import FIELDS, Notification, charset_name, parse_notification
 from shop.extensions import db
 from shop.messages import KCP_NOTIFICATION, N_, Reason
 from shop.models import NotificationDelivery, NotificationRecord, Order, StateChange, utcnow
@@ -59,9 +66,11 @@ KCP = KCP_NOTIFICATION
 # Record statuses.
 APPLIED, DEFERRED, FLAGGED, UNMATCHED, UNKNOWN = "applied", "deferred", "flagged", "unmatched", "unknown"
 
-# app.extensions keys: the app's GroupCommit (made by init_app, one per process) and NOTIFY_PIPELINE.
+# app.extensions keys: the app's GroupCommit (made by init_app, one per process), NOTIFY_PIPELINE
+# and the log of refused senders (RefusedSenders).
 GROUP_KEY = "shop_notification_group"
 PIPELINE_KEY = "shop_notification_pipeline"
+REFUSED_KEY = "shop_refused_senders"
 
 
 def init_app(app: Flask) -> None:
@@ -78,12 +87,128 @@ def init_app(app: Flask) -> None:
     pipeline = app.config.get("NOTIFY_PIPELINE", True)
     if not isinstance(pipeline, bool):
         raise ValueError(f"NOTIFY_PIPELINE must be True or False (instance/config.py); got {pipeline!r}")
+    charset = str(app.config.get("KCP_NOTIFY_CHARSET") or "auto").strip()
+    if charset.lower() != "auto" and charset_name(charset) is None:
+        raise ValueError(f"KCP_NOTIFY_CHARSET must be auto, euc-kr or utf-8 (the encoding set for common_return "
+                         f"in KCP's merchant admin); got {charset!r}")
     app.extensions[GROUP_KEY] = GroupCommit(max_batch=max_batch, gather=gather_ms / 1000)
     app.extensions[PIPELINE_KEY] = pipeline
+    # Both are whole numbers with their defaults by now (app.py check_tuning).
+    app.extensions[REFUSED_KEY] = RefusedSenders(window=app.config.get("COMMON_RETURN_WINDOW_SECONDS", 60),
+                                                 max_rows=app.config.get("COMMON_RETURN_REFUSED_ROWS", 20))
 
 
 # A refused body is kept for staff, but only KCP's own fields and only so much of each.
 MAX_FIELD_CHARS = 64
+# The body of a POST from a KCP address that could not be stored is kept up to this many bytes.
+MAX_KEPT_BODY = 8192
+# A stored notification's raw JSON keeps each value up to this many characters (the body has all).
+MAX_RAW_CHARS = 1000
+TRUNCATED, REPLACED = "truncated", "replaced"
+
+
+def clean_text(value: str, limit: int | None = None) -> tuple[str, set[str]]:
+    """``value`` fit for a text column: NUL (refused by PostgreSQL) replaced, cut to ``limit``; and the flags."""
+    flags: set[str] = set()
+    if "\x00" in value:
+        value, flags = value.replace("\x00", "\ufffd"), {REPLACED}
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+        flags.add(TRUNCATED)
+    return value, flags
+
+
+# --- refused senders (bounded logging) ------------------------------------------------------------
+
+
+@dataclass
+class _RefusalWindow:
+    """The refusals of one window: per logged sender [its row id (once written), how many], and the rest."""
+
+    started: float
+    rows: dict[str, list[Any]] = field(default_factory=dict)
+    others: int = 0          # refusals from senders beyond max_rows (not logged one by one)
+
+
+class RefusedSenders:
+    """POSTs to /common_return from addresses not in KCP_NOTIFY_IPS, logged once per sender per window.
+
+    Every refused POST used to write its own delivery row: a flood from many addresses (2,000 POSTs
+    from 100 addresses in 10 s: 2,024 rows) wrote as fast as it was sent. Now, per process and per
+    window of ``window`` seconds (COMMON_RETURN_WINDOW_SECONDS): the first refusal of a sender
+    writes its row at once, so staff see it straight away; the sender's later refusals in the
+    window are only counted. At most ``max_rows`` senders (COMMON_RETURN_REFUSED_ROWS) get a row
+    per window; refusals from any others are counted together. When the window is over, the next
+    POST to /common_return (of any sender) writes the counts: each row's ``repeats`` becomes the
+    number of refusals it stands for, and one more row (sender ``*``) counts the others. So a
+    window writes at most max_rows + 1 rows and one update per row, and memory holds at most
+    max_rows addresses, whatever arrives.
+    """
+
+    def __init__(self, window: float, max_rows: int, clock: Callable[[], float] = time.monotonic):
+        """Start counting (``window`` seconds, at most ``max_rows`` senders logged per window)."""
+        self.window, self.max_rows, self.clock = float(window), int(max_rows), clock
+        self._lock = threading.Lock()
+        self._current = _RefusalWindow(clock())
+
+    def count(self, sender: str) -> bool:
+        """Count one refusal of ``sender``; True when it is the sender's first in this window (log it now)."""
+        with self._lock:
+            current = self._current
+            entry = current.rows.get(sender)
+            if entry is not None:
+                entry[1] += 1
+                return False
+            if len(current.rows) < self.max_rows:
+                current.rows[sender] = [None, 1]
+                return True
+            current.others += 1
+            return False
+
+    def logged(self, sender: str, row_id: int | None) -> None:
+        """The row of ``sender``'s first refusal was written (None: it could not be, count it with the others)."""
+        with self._lock:
+            entry = self._current.rows.get(sender)
+            if entry is None:
+                return
+            if row_id is None:
+                del self._current.rows[sender]
+                self._current.others += entry[1]
+            else:
+                entry[0] = row_id
+
+    def take_ended(self, now: float | None = None) -> _RefusalWindow | None:
+        """The window that is over, if any (a new one starts); None while the current one lasts."""
+        now = self.clock() if now is None else now
+        if now - self._current.started < self.window:  # the usual case: no lock taken
+            return None
+        with self._lock:
+            ended = self._current
+            if now - ended.started < self.window:
+                return None
+            self._current = _RefusalWindow(now)
+        return ended if ended.rows or ended.others else None
+
+
+_UPDATE_REPEATS = (update(NotificationDelivery.__table__)
+                   .where(NotificationDelivery.__table__.c.id == bindparam("row_id"))
+                   .values(repeats=bindparam("repeats")))
+
+
+def write_refusal_counts(ended: _RefusalWindow) -> None:
+    """Write an ended window's counts: repeats of each sender's row, one row for the unlogged rest."""
+    updates = [{"row_id": row_id, "repeats": n} for row_id, n in ended.rows.values() if row_id is not None and n > 1]
+    if not updates and not ended.others:
+        return
+    begin_immediate()
+    if updates:
+        db.session.execute(_UPDATE_REPEATS, updates)
+    if ended.others:
+        db.session.add(delivery_row({}, sender_ip="*", outcome="rejected", status=403, repeats=ended.others,
+                                    reason=Reason(N_("%(count)s more refused POSTs from senders not in KCP_NOTIFY_IPS, "
+                                                     "beyond the %(rows)s logged in this window"),
+                                                  count=ended.others, rows=len(ended.rows))))
+    db.session.commit()
 
 
 @dataclass
@@ -102,26 +227,33 @@ def delivery_values(form: Mapping[str, str], *, sender_ip: str, outcome: str, st
     Its ``record_id`` (the stored notification it delivered) is left to the caller: none for a
     refused POST, and the batch's INSERT finds it by noti_id (``_INSERT_DELIVERIES``).
     """
-    fields = {name: form.get(name, "")[:MAX_FIELD_CHARS] for name in FIELDS if name in form}
+    fields = {name: clean_text(str(form.get(name, "")), MAX_FIELD_CHARS)[0] for name in FIELDS if name in form}
     text, params = (reason if isinstance(reason, Reason) else Reason.free(reason)).stored()
     return {"received_at": utcnow(), "sender_ip": sender_ip[:45], "noti_id": fields.get("noti_id", "")[:40],
             "tno": fields.get("tno", "")[:40], "ordr_no": fields.get("ordr_no", "")[:40], "outcome": outcome,
-            "reason": text[:500], "reason_params": params, "reply": "0000" if status == 200 else "9999",
+            "reason": clean_text(text, 500)[0], "reason_params": params, "reply": "0000" if status == 200 else "9999",
             "http_status": status, "fields": mask_payload(fields)}
 
 
-def delivery_row(form: Mapping[str, str], **kwargs: Any) -> NotificationDelivery:
-    """``delivery_values`` as an ORM object (a refused POST, logged in a transaction of its own)."""
-    return NotificationDelivery(**delivery_values(form, **kwargs))
+def delivery_row(form: Mapping[str, str], *, raw_body: bytes | None = None, repeats: int = 1,
+                 **kwargs: Any) -> NotificationDelivery:
+    """``delivery_values`` as an ORM object (a POST not stored, logged in a transaction of its own),
+    with its body (cut to MAX_KEPT_BODY) when it is worth keeping."""
+    return NotificationDelivery(**delivery_values(form, **kwargs), repeats=repeats,
+                                raw_body=raw_body[:MAX_KEPT_BODY] if raw_body else None)
 
 
 @dataclass(frozen=True)
 class Incoming:
-    """One parsed POST waiting to be stored: the notification, its form (004's fields only), the sender."""
+    """One parsed POST waiting to be stored: the notification, its form (004's fields only), the
+    sender, and the body as received with how its text was read."""
 
     note: Notification
     form: Mapping[str, str]
     sender_ip: str
+    raw_body: bytes | None = None
+    charset: str = ""
+    replaced: bool = False  # some bytes could not be read in ``charset``
 
 
 # --- what applying means (pure) ----------------------------------------------------------------------
@@ -212,8 +344,12 @@ def _flagged(order: OrderView, n: NotificationView, why: Reason, paid_delta: int
 # --- storing (the common_return path) -----------------------------------------------------------------
 
 
-def receive(form: Mapping[str, str], *, sender_ip: str) -> Received:
+def receive(form: Mapping[str, str], *, sender_ip: str, raw_body: bytes | None = None, charset: str = "",
+            replaced: bool = False) -> Received:
     """Parse, store and apply one notification and log its delivery; return once it is committed.
+
+    ``form`` is the decoded body (kcp.notify.decode_form), ``raw_body`` the bytes it came from,
+    ``charset`` what they were read as and ``replaced`` whether some could not be read.
 
     Raises KcpNotificationError when malformed (before anything is written) and SQLAlchemyError
     when it cannot be stored (the caller then logs the refused delivery in a transaction of its own
@@ -221,7 +357,8 @@ def receive(form: Mapping[str, str], *, sender_ip: str) -> Received:
     against a self-deadlock) is not queued behind the other writers.
     """
     note = parse_notification(form)
-    item = Incoming(note, {name: str(form.get(name, "")) for name in FIELDS if name in form}, sender_ip)
+    item = Incoming(note, {name: str(form.get(name, "")) for name in FIELDS if name in form}, sender_ip,
+                    raw_body=raw_body, charset=charset, replaced=replaced)
     group: GroupCommit[Incoming, Received] | None = current_app.extensions.get(GROUP_KEY)
     if group is None or WRITE_QUEUE_KEY in db.session.info:
         outcome = receive_batch([item])[0]
@@ -291,6 +428,8 @@ _SELECT_STORED = select(_R.c.noti_id, _R.c.status).where(_R.c.noti_id.in_(bindpa
 # before any answer comes back (``_pipeline``). A delivery row finds its record by noti_id, which
 # is unique: the record this batch inserted a statement earlier, or the one stored before it.
 _INSERT_RECORDS, _INSERT_CHANGES = insert(_R).inline(), insert(_S).inline()
+# Each text column of a notification record and its length (PostgreSQL refuses a longer value).
+_RECORD_LIMITS = {c.name: c.type.length for c in _R.c if isinstance(c.type, String) and c.type.length}
 _INSERT_DELIVERIES = insert(_D).inline().values(
     record_id=select(_R.c.id).where(_R.c.noti_id == bindparam("record_noti_id")).scalar_subquery())
 _UPDATE_ORDER = (update(_O).where(_O.c.id == bindparam("o_id"))
@@ -344,15 +483,15 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
             if decision.move is not None:
                 changes.append(_move(order, decision.move, decision.cause or Reason.free("")))
         text, params = decision.note.stored() if decision.note is not None else ("", None)
-        records.append({
+        records.append(_record_values(item, {
             "noti_id": note.noti_id, "order_id": order.id if order is not None else None,
             "site_cd": note.site_cd or "", "tno": note.tno or "", "ordr_no": note.ordr_no or "",
             "tx_cd": note.tx_cd or "", "tx_tm": note.tx_tm or "", "op_cd": note.op_cd or "", "kind": note.kind,
             "ipgm_name": note.ipgm_name or "", "ipgm_mnyx": note.ipgm_mnyx, "totl_mnyx": note.totl_mnyx,
             "ipgm_time": note.ipgm_time or "", "bank_code": note.bank_code or "", "account": note.account or "",
             "remitter": note.remitter or "", "cash_a_no": note.cash_a_no or "", "sender_ip": item.sender_ip,
-            "raw": dict(note.raw), "status": decision.status, "note": text, "note_params": params,
-            "received_at": now, "applied_at": now if decision.status == APPLIED else None})
+            "status": decision.status, "note": text, "note_params": params,
+            "received_at": now, "applied_at": now if decision.status == APPLIED else None}))
     updates = [{"o_id": o.id, "o_status": o.status, "o_paid": o.paid_amount, "o_reason": o.status_reason,
                 "o_params": o.status_reason_params, "o_updated": now} for o in orders.values() if o.changed]
     out: list[Received | BaseException] = []
@@ -378,6 +517,24 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
         conn.execute(_INSERT_DELIVERIES, deliveries)
     db.session.commit()
     return out
+
+
+def _record_values(item: Incoming, values: dict[str, Any]) -> dict[str, Any]:
+    """A record's row with every text fit for its column, the raw body and charset, and the flags."""
+    flags = {REPLACED} if item.replaced else set()
+    for name, limit in _RECORD_LIMITS.items():
+        value = values.get(name)
+        if isinstance(value, str):
+            values[name], found = clean_text(value, limit)
+            flags |= found
+    raw = {}
+    for key, value in item.note.raw.items():  # every field KCP sent, bounded (the body has them whole)
+        raw[clean_text(key, 64)[0]], found = clean_text(value, MAX_RAW_CHARS)
+        flags |= found
+    if flags:
+        log.warning("notification %s: text %s (the raw body is kept)", values["noti_id"], ", ".join(sorted(flags)))
+    return {**values, "raw": raw, "raw_body": item.raw_body, "charset": item.charset[:16],
+            "text_flags": ",".join(sorted(flags))}
 
 
 @contextmanager

@@ -39,6 +39,19 @@ def kcp_time(value: str | None) -> str:
     return text
 
 
+def _bank_label(code: str | None) -> str:
+    """A bank code (KCP's notification bank_code, 004's table) as the bank's name in the page language."""
+    return codes.bank_name(code or "", "en" if str(get_locale()) == "en" else "ko")
+
+
+def raw_body_text(body: bytes | None) -> str:
+    """A kept request body as readable text: a form body is ASCII (percent-escaped); other bytes as %XX."""
+    data = body or b""
+    if data.isascii():
+        return data.decode("ascii")
+    return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in data)
+
+
 def register_template_helpers(app: Flask) -> None:
     """Filters and globals shared by the shop's templates."""
     app.add_template_filter(format_money, "money")
@@ -46,6 +59,8 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(_tone, "status_tone")
     app.add_template_filter(_method_label, "method_label")
     app.add_template_filter(kcp_time, "kcp_time")
+    app.add_template_filter(_bank_label, "bank_label")
+    app.add_template_filter(raw_body_text, "raw_body_text")
     app.add_template_global(lambda: str(get_locale()), "current_lang")
     # Stored sentences and actors (shop.messages), translated when the page is rendered.
     app.add_template_global(reason, "reason")

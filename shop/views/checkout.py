@@ -1,9 +1,11 @@
 """The order page (``GET /order``), its developer panel, and the result route ``POST /pp_ax_hub``.
 
-The order page creates the order on the server (number and amount are never taken from the
-browser) and renders the KCP form ``order_info`` built by ``kcp.params.build_form``.
-``/pp_ax_hub`` receives that same form after the payment window filled in ``res_cd``,
-``enc_data``, ``enc_info`` and ``tran_cd`` and hands it to ``approve_from_window``.
+The order page decides the order on the server (number and amount are never taken from the
+browser) and renders the KCP form ``order_info`` built by ``kcp.params.build_form``, with the
+server's decision signed into it (``order_token``). It writes nothing: a refresh, a prefetch or
+a crawler leaves no row behind. ``/pp_ax_hub`` receives that same form after the payment window
+filled in ``res_cd``, ``enc_data``, ``enc_info`` and ``tran_cd`` and hands it to
+``approve_from_window``, which creates the order from the token on its first post.
 """
 
 from __future__ import annotations
@@ -17,10 +19,16 @@ from flask_babel import gettext as _
 
 from kcp import params
 from kcp.errors import KcpValidationError
-from shop.catalog import Product, get_product
+from shop.catalog import TAXABLE, Product, get_product
 from shop.forms import METHOD_DESCRIPTIONS, PAY_CHOICES, BuyerForm, DevOptionsForm, explanation, pay_method_for
 from shop.runtime import get_kcp
-from shop.services.checkout import CheckoutError, approve_from_window, create_order
+from shop.services.checkout import (
+    ORDER_TOKEN_FIELD,
+    CheckoutError,
+    approve_from_window,
+    draft_order,
+    sign_order_form,
+)
 
 bp = Blueprint("checkout", __name__)
 
@@ -48,7 +56,8 @@ def panel_enabled() -> bool:
 
 
 def remember_order(ordr_idxx: str) -> None:
-    """Keep the orders this browser created: only they show the buyer's personal data."""
+    """Keep the orders this browser posted (with the form the shop rendered for it): only they
+    show the buyer's personal data."""
     mine = [o for o in session.get("my_orders", []) if o != ordr_idxx]
     session["my_orders"] = [*mine, ordr_idxx][-MY_ORDERS_KEPT:]
 
@@ -60,44 +69,54 @@ def _shop_user_id() -> str:
     return session["shop_user_id"]
 
 
-def _with_computed_tax(options: dict[str, Any], amount: int) -> dict[str, Any]:
-    """For tax_flag TG03 without amounts, split the order amount as 004 shows (supply / 1.1, 10% VAT)."""
-    if options.get("tax_flag") != "TG03" or any(options.get(k) for k in ("comm_tax_mny", "comm_free_mny", "comm_vat_mny")):
-        return options
-    supply = round(amount / 1.1)
-    return {**options, "comm_tax_mny": str(supply), "comm_vat_mny": str(amount - supply), "comm_free_mny": "0"}
+TAX_AMOUNTS = ("comm_tax_mny", "comm_free_mny", "comm_vat_mny")
 
 
-def _order_fields(order_info: params.OrderInfo, options: dict[str, Any]) -> tuple[dict[str, str], str | None]:
-    """build_form with the session's options; on a rule they break, the defaults and the reason."""
+def with_tax_split(product: Product, options: dict[str, Any]) -> dict[str, Any]:
+    """The merged options with tax_flag TG03's amounts for ``product`` (004), where they are needed.
+
+    A tax-free or mixed product always sends its own split (the catalog knows what it is). A
+    taxable one sends a split only when the options ask for TG03 without amounts (e.g. a merchant
+    who sets it in KCP_ORDER_DEFAULTS for every order): all of it taxable, VAT = 1/11.
+    """
+    if product.tax != TAXABLE:
+        return {**options, **product.tax_split()}
+    if options.get("tax_flag") == "TG03" and not any(options.get(k) for k in TAX_AMOUNTS):
+        return {**options, **product.tax_split(forced=True)}
+    return options
+
+
+def _order_fields(order_info: params.OrderInfo, product: Product,
+                  options: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    """build_form with the merchant's defaults and the session's options merged (tax split computed
+    from the merged set); on a rule they break, the defaults alone and the reason."""
     kcp = get_kcp()
     defaults = merchant_defaults()
     if str(get_locale()) == "en" and "eng_flag" not in options:
         defaults.setdefault("eng_flag", "Y")  # an English page opens an English window
+    site = {"site_cd": kcp.config.site_cd, "site_name": kcp.config.site_name[:20]}
     try:
-        fields = params.build_form(order_info, site_cd=kcp.config.site_cd, site_name=kcp.config.site_name[:20],
-                                   defaults=defaults, options=_with_computed_tax(options, order_info.good_mny))
+        fields = params.build_form(order_info, **site, defaults=with_tax_split(product, {**defaults, **options}))
         return fields, None
     except KcpValidationError as exc:
-        fields = params.build_form(order_info, site_cd=kcp.config.site_cd, site_name=kcp.config.site_name[:20],
-                                   defaults=defaults, options={})
+        fields = params.build_form(order_info, **site, defaults=with_tax_split(product, defaults))
         return fields, str(exc)
 
 
 def _render_order_page(product: Product, dev_form: Any = None, status: int = 200):
-    """Create a pending order for ``product`` and render its order page."""
-    order = create_order(product)
-    remember_order(order.ordr_idxx)
+    """Render the order page of a new order for ``product``: decided and signed, not stored."""
+    draft = draft_order(product)
     options = dict(session.get("kcp_options") or {}) if panel_enabled() else {}
-    info = params.OrderInfo(ordr_idxx=order.ordr_idxx, good_name=order.good_name, good_mny=order.amount,
-                            currency=order.currency, shop_user_id=_shop_user_id())
-    fields, option_error = _order_fields(info, options)
+    info = params.OrderInfo(ordr_idxx=draft.ordr_idxx, good_name=draft.good_name, good_mny=draft.amount,
+                            currency=draft.currency, shop_user_id=_shop_user_id())
+    fields, option_error = _order_fields(info, product, options)
     if option_error:
         flash(_("The saved developer options do not fit this order (%(error)s); the shop's defaults are used.",
                 error=option_error), "warning")
     if dev_form is None and panel_enabled():
         dev_form = DevOptionsForm(formdata=None, data={**options, "product": product.id})
-    return render_template("order.html", product=product, order=order, fields=fields,
+    return render_template("order.html", product=product, order=draft, fields=fields,
+                           order_token=sign_order_form(draft), order_token_field=ORDER_TOKEN_FIELD,
                            buyer_form=BuyerForm(formdata=None), method_descriptions=METHOD_DESCRIPTIONS,
                            dev_form=dev_form, explanation=explanation, js_url=get_kcp().config.js_url,
                            options=options, pay_methods={choice: pay_method_for(choice) for choice in PAY_CHOICES}), status
@@ -105,7 +124,7 @@ def _render_order_page(product: Product, dev_form: Any = None, status: int = 200
 
 @bp.get("/order")
 def order():
-    """The order page: a new pending order and the KCP form for it."""
+    """The order page: the KCP form of a new order (stored only when the form is first posted)."""
     product = get_product(request.args.get("product"))
     if product is None:
         abort(404)
@@ -143,4 +162,7 @@ def pp_ax_hub():
     except CheckoutError as exc:
         return render_template("message.html", title=_("Payment not accepted"), message=exc.message,
                                tone="danger"), exc.status
+    if request.form.get(ORDER_TOKEN_FIELD):
+        # The token verified (approve_from_window refuses a forged one): this browser was shown the form.
+        remember_order(ordr_idxx)
     return redirect(url_for("orders.show", ordr_idxx=ordr_idxx), 303)

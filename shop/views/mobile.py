@@ -41,8 +41,8 @@ from shop.runtime import get_kcp
 from shop.security import content_security_policy
 from shop.services.checkout import CheckoutError, approve_from_window
 from shop.services.mobile import RegistrationFailed, register_trade, returned_without_payment
-from shop.states import OrderStatus
-from shop.views.checkout import _shop_user_id, _with_computed_tax, merchant_defaults, panel_enabled, remember_order
+from shop.states import PAYABLE
+from shop.views.checkout import _shop_user_id, merchant_defaults, panel_enabled, remember_order, with_tax_split
 
 # shop.views.checkout (the PC page: its options, guest id and remembered orders serve both channels)
 # imports this module only inside ``order``, so importing it above makes no cycle.
@@ -133,14 +133,17 @@ bp.record_once(lambda state: check_config(state.app))
 # -- 1. the phone's order page ---------------------------------------------------------------------
 
 
-def _page_options(amount: int) -> tuple[dict[str, str], str | None]:
+def _page_options(product: Product | None) -> tuple[dict[str, str], str | None]:
     """The order-page options for the mobile form: the shop's defaults and (outside live) the
-    developer panel's, checked with kcp.params' rules; the deposit deadline as ipgm_date."""
+    developer panel's, checked with kcp.params' rules, with the product's tax split (004 TG03);
+    the deposit deadline as ipgm_date. ``product`` None (gone from the catalog): no split."""
     defaults = merchant_defaults()
     if str(get_locale()) == "en":
         defaults.setdefault("eng_flag", "Y")  # an English page opens KCP's page in English
     chosen = dict(session.get("kcp_options") or {}) if panel_enabled() else {}
-    options = _with_computed_tax({**defaults, **chosen}, amount)
+    options = {**defaults, **chosen}
+    if product is not None:
+        options = with_tax_split(product, options)
     problems = params.validate_options(options)
     warning = None
     if problems:
@@ -166,7 +169,7 @@ def order_page(product: Product, form: MobileOrderForm | None = None, *, error: 
         app_url = request.args.get("AppUrl", "")
         form = _form(product=product.id, ActionResult=offered_methods()[0].action_result,
                      AppUrl=app_url if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*://\S{0,180}", app_url) else "")
-    options, warning = _page_options(product.price)
+    options, warning = _page_options(product)
     dev_form = None
     if panel_enabled():
         dev_form = DevOptionsForm(formdata=None, data={**(session.get("kcp_options") or {}), "product": product.id})
@@ -225,11 +228,12 @@ def pay(ordr_idxx: str):
     if order is None:
         abort(404)
     trade = (session.get(SESSION_TRADES) or {}).get(ordr_idxx)
-    if trade is None or order.status != OrderStatus.PENDING:
+    if trade is None or order.status not in PAYABLE:
         # Another browser, an old link, or the payment already happened: the order says where it is.
         return redirect(url_for("orders.show", ordr_idxx=ordr_idxx), 303)
     kcp = get_kcp()
-    options, _warning = _page_options(order.amount)
+    product = get_product(order.product_id)
+    options, _warning = _page_options(product if product is not None and product.price == order.amount else None)
     options["shop_user_id"] = _shop_user_id()  # gift vouchers need it (KCP's mobile sample)
     try:
         fields = pay_form(site_cd=kcp.config.site_cd, shop_name=kcp.config.site_name[:20], ordr_idxx=order.ordr_idxx,

@@ -14,13 +14,14 @@ from kcp.errors import KcpValidationError
 from shop.extensions import db
 from shop.models import Order
 from shop.runtime import get_kcp
-from shop.states import OrderStatus
+from shop.states import PAYABLE, OrderStatus
 from shop.views.mobile import return_note
 
 bp = Blueprint("orders", __name__)
 
 # States whose result code deserves the explanation and fix from kcp.codes.
-EXPLAINED = (OrderStatus.FAILED, OrderStatus.UNKNOWN, OrderStatus.AUTO_CANCELLED, OrderStatus.NEEDS_ATTENTION)
+EXPLAINED = (OrderStatus.INCOMPLETE, OrderStatus.FAILED, OrderStatus.UNKNOWN, OrderStatus.AUTO_CANCELLED,
+             OrderStatus.NEEDS_ATTENTION)
 
 
 def _order_or_404(ordr_idxx: str) -> Order:
@@ -65,7 +66,7 @@ def show(ordr_idxx: str):
     config = get_kcp().config
     # Back from KCP's smartphone page without a payment (cancel, failure): what KCP said, while unpaid.
     kcp_return = None
-    if order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
+    if order.status in PAYABLE or order.status == OrderStatus.FAILED:
         kcp_return = return_note(request.args.get("kcp_return"), order.ordr_idxx)
     return render_template("order_result.html", order=order, payment=order.payment, mine=_is_mine(order),
                            explained=explained, show_dev=not config.is_live, card_name=codes.card_name,

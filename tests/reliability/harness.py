@@ -35,6 +35,10 @@ class LiveShop(LiveServer):
     """The app on a threaded HTTP server at 127.0.0.1; its KCP client and the sandbox notifier
     go through the socket, as they would reach KCP and KCP would reach the shop."""
 
+    # The PC order form is signed (order_token) and its first post creates the order; the phone
+    # flow (reliability/test_mobile_channel.py MobileShop) creates it at trade registration instead.
+    signs_order_form = True
+
     def __init__(self, make_app: Callable[..., Any], **overrides: Any) -> None:
         super().__init__(poll_interval=0.05, name="live-shop")
         self.start(make_app(**{**self.sandbox_config(), **overrides}))
@@ -50,7 +54,7 @@ class LiveShop(LiveServer):
     # --- the buyer's side ------------------------------------------------------------------------
 
     def order_page(self, product: str = "test", http: requests.Session | None = None) -> dict[str, str]:
-        """GET /order and return the fields of the KCP form order_info."""
+        """GET /order and return the fields of the KCP form order_info (no order row exists until it is posted)."""
         response = (http or self.http).get(f"{self.url}/order", params={"product": product}, timeout=15)
         assert response.status_code == 200, response.text[:300]
         return order_form(response.text).fields
@@ -75,11 +79,21 @@ class LiveShop(LiveServer):
         return (http or self.http).post(f"{self.url}/pp_ax_hub", data=data, allow_redirects=False, timeout=30)
 
     def prepared(self, product: str = "test", method: str = "card", **choice: str) -> tuple[str, dict[str, str]]:
-        """An order whose window was completed but not yet submitted: (ordr_idxx, form to submit)."""
+        """An order page whose window was completed but not yet submitted: (ordr_idxx, form to submit).
+        The order is stored by the first submit of that form, not before."""
         fields = self.order_page(product)
         result = self.window(fields, method, **choice)
         assert result["res_cd"] == "0000", result
         return fields["ordr_idxx"], self.completed_form(fields, result, method)
+
+    def placed(self, product: str = "test", http: requests.Session | None = None) -> tuple[str, dict[str, str]]:
+        """An order that exists but is unpaid (its buyer closed the window): (ordr_idxx, its order form)."""
+        fields = self.order_page(product, http)
+        closed = requests.post(f"{self.url}/_sandbox/kcp/window/cancel", data=fields,
+                               headers={"Accept": "application/json"}, timeout=15).json()
+        response = self.submit(self.completed_form(fields, closed), http)
+        assert response.status_code == 303, response.text[:300]
+        return fields["ordr_idxx"], fields
 
     def pay(self, product: str = "test", method: str = "card", **choice: str) -> str:
         """Order page, window, /pp_ax_hub: returns the ordr_idxx."""
@@ -116,10 +130,20 @@ class LiveShop(LiveServer):
     # --- the shop's records ------------------------------------------------------------------------
 
     def order(self, ordr_idxx: str) -> dict[str, Any]:
-        """The stored order as a dict (read fresh)."""
+        """The stored order as a dict (read fresh); it must exist."""
+        found = self.find_order(ordr_idxx)
+        assert found is not None, f"no order {ordr_idxx}"
+        return found
+
+    def find_order(self, ordr_idxx: str) -> dict[str, Any] | None:
+        """The stored order as a dict, or None: an order page's number has no row until its form is posted."""
         with self.app.app_context():
-            row = db.session.execute(select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one()
-            return {c.name: getattr(row, c.name) for c in Order.__table__.columns}
+            row = db.session.execute(select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one_or_none()
+            return {c.name: getattr(row, c.name) for c in Order.__table__.columns} if row is not None else None
+
+    def untouched(self, ordr_idxx: str) -> bool:
+        """A refused first post left nothing behind: the order form's number has no row yet."""
+        return self.find_order(ordr_idxx) is None
 
     def notifications(self, ordr_idxx: str) -> list[dict[str, Any]]:
         """The stored notifications of an order number, oldest first."""

@@ -135,16 +135,25 @@ def test_inquiry_faults_leave_an_unknown_order_unknown(serve_sqlite, mode: str) 
 # --- database errors at each commit point of the approval ---------------------------------------------------
 
 
-def test_database_error_when_claiming_sends_nothing_to_kcp(serve_db) -> None:
-    """The claim (pending -> approving) cannot be written: KCP is never called, the buyer may retry."""
+@pytest.mark.parametrize("existing", [False, True], ids=["first-post", "order-exists"])
+def test_database_error_when_claiming_sends_nothing_to_kcp(serve_db, existing: bool) -> None:
+    """The claim (pending -> approving) cannot be written: KCP is never called, the buyer may retry.
+    On the form's first post the order is created and claimed in one transaction: neither stays."""
     shop = serve_db()
-    ordr_idxx, data = shop.prepared(method="card")
+    if existing:  # the buyer closed the window once: the order exists, payable
+        ordr_idxx, fields = shop.placed()
+        data = shop.completed_form(fields, shop.window(fields, "card"))
+    else:
+        ordr_idxx, data = shop.prepared(method="card")
     with failing_commits(writes(StateChange, to_status="approving"), times=1) as counts:
         response = shop.submit(data)
     assert counts["failed"] == 1
     assert response.status_code in (303, 500, 503)
     assert shop.ledger_tx(ordr_idxx) is None
-    assert shop.order(ordr_idxx)["status"] == "pending"
+    if existing:
+        assert shop.order(ordr_idxx)["status"] == "incomplete"
+    else:
+        assert shop.find_order(ordr_idxx) is None
     assert shop.submit(data).status_code == 303  # the same window result still works afterwards
     assert shop.order(ordr_idxx)["status"] == "paid"
     assert LedgerCheck.of(shop).problems == []

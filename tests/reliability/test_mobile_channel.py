@@ -23,13 +23,16 @@ from security import test_tampering_and_senders as tampering
 from support import server_pool
 
 from reliability import test_concurrency, test_faults
+from reliability.faults import failing_commits, writes
 from reliability.harness import LedgerCheck, LiveShop, run_at_once
 from shop.extensions import db
-from shop.models import KcpExchange, Order
+from shop.models import KcpExchange, Order, StateChange
 
 
 class MobileShop(LiveShop):
     """A live shop paid through the smartphone flow: ``prepared`` / ``submit`` speak Ret_URL."""
+
+    signs_order_form = False  # the order exists from trade registration on; no order_token
 
     def __init__(self, make_app: Callable[..., Any], **overrides: Any) -> None:
         """Start the shop; its buyer is a phone (cookies kept for the shop's own pages)."""
@@ -48,6 +51,11 @@ class MobileShop(LiveShop):
         assert form.action == f"{self.url}/order_mobile"
         assert form.fields["res_cd"] == "0000", form.fields
         return ordr_idxx, form.fields
+
+    def untouched(self, ordr_idxx: str) -> bool:
+        """A refused Ret_URL post left the registered order as it was: payable, no transaction."""
+        order = self.order(ordr_idxx)
+        return order["status"] == "pending" and order["tno"] is None and order["paid_amount"] == 0
 
     def submit(self, data: dict[str, str], http: requests.Session | None = None) -> requests.Response:
         """KCP's page posts the buyer back to Ret_URL: cross-site, so never with the shop's cookie."""
@@ -91,7 +99,24 @@ test_approval_transport_faults_end_unknown_and_reconcile_matches_the_ledger = \
     test_faults.test_approval_transport_faults_end_unknown_and_reconcile_matches_the_ledger
 test_connection_refused_on_approval_is_unknown_and_nothing_is_charged = \
     test_faults.test_connection_refused_on_approval_is_unknown_and_nothing_is_charged
-test_database_error_when_claiming_sends_nothing_to_kcp = test_faults.test_database_error_when_claiming_sends_nothing_to_kcp
+
+
+def test_database_error_when_claiming_sends_nothing_to_kcp(serve_db) -> None:
+    """test_faults' claim failure, on the phone's Ret_URL: the order was made at trade registration
+    (so it exists before the claim) and stays payable; KCP is never called; the same post works later."""
+    shop = serve_db()
+    ordr_idxx, data = shop.prepared(method="card")
+    with failing_commits(writes(StateChange, to_status="approving"), times=1) as counts:
+        response = shop.submit(data)
+    assert counts["failed"] == 1
+    assert response.status_code in (303, 500, 503)
+    assert shop.ledger_tx(ordr_idxx) is None
+    assert shop.order(ordr_idxx)["status"] in ("pending", "incomplete")
+    assert shop.submit(data).status_code == 303
+    assert shop.order(ordr_idxx)["status"] == "paid"
+    assert LedgerCheck.of(shop).problems == []
+
+
 test_database_error_recording_the_payment_cancels_the_approval = \
     test_faults.test_database_error_recording_the_payment_cancels_the_approval
 test_database_error_and_failed_auto_cancel_flag_the_order = test_faults.test_database_error_and_failed_auto_cancel_flag_the_order

@@ -23,9 +23,10 @@ def shop(make_app: Callable[..., Any]) -> Iterator[LiveShop]:
 
 
 def _no_money_moved(shop: LiveShop, ordr_idxx: str) -> None:
-    """KCP holds no live transaction for the order and the shop shows it unpaid."""
-    order = shop.order(ordr_idxx)
-    assert order["paid_amount"] == 0 and order["status"] in ("pending", "failed"), order["status"]
+    """KCP holds no live transaction for the order and the shop shows it unpaid (or never stored it)."""
+    order = shop.find_order(ordr_idxx)
+    if order is not None:
+        assert order["paid_amount"] == 0 and order["status"] in ("pending", "incomplete"), order["status"]
     assert all(tx["shop_status"] == "STSC" for tx in shop.ledger_all(ordr_idxx))
 
 
@@ -52,10 +53,16 @@ def test_posted_amount_and_product_are_ignored(shop: LiveShop) -> None:
 
 def test_order_id_swapped_to_a_dearer_order_moves_no_money(shop: LiveShop) -> None:
     """The window's result for a 1,004 won order posted with the number of a 129,000 won order."""
+    shop.http.get(f"{shop.url}/", params={"lang": "en"}, timeout=10)  # the assertions read English
     cheap, data = shop.prepared("test")
-    dear = shop.order_page("speaker")["ordr_idxx"]
-    response = shop.submit({**data, "ordr_idxx": dear})
+    dear, _ = shop.placed("speaker")
+    if shop.signs_order_form:  # With the cheap form's own token: the token names another order, refused before KCP.
+        refused = shop.submit({**data, "ordr_idxx": dear})
+        assert refused.status_code == 400 and "not issued by this shop" in refused.text
+    # Without a token (the number alone, as in the order's URL): KCP refuses ordr_mony 129,000 (8059).
+    response = shop.submit({k: v for k, v in data.items() if k != "order_token"} | {"ordr_idxx": dear})
     assert response.status_code == 303
+    assert shop.order(dear)["result_code"] == "8059"
     _no_money_moved(shop, dear)
     _no_money_moved(shop, cheap)
     assert LedgerCheck.of(shop).problems == []
@@ -66,7 +73,7 @@ def test_site_cd_changed_is_refused_before_kcp(shop: LiveShop) -> None:
     ordr_idxx, data = shop.prepared()
     response = shop.submit({**data, "site_cd": "A52Q7"})
     assert response.status_code == 400 and "site_cd" in response.text
-    assert shop.order(ordr_idxx)["status"] == "pending"
+    assert shop.untouched(ordr_idxx)  # PC: not even created; phone: as registered
     assert shop.ledger_tx(ordr_idxx) is None
 
 
@@ -75,8 +82,11 @@ def test_replayed_enc_data_moves_no_money_twice(shop: LiveShop) -> None:
     first, data = shop.prepared()
     assert shop.submit(data).status_code == 303
     assert shop.submit(data).status_code == 303  # replay on the same order: shown, not approved again
-    other = shop.order_page()["ordr_idxx"]
-    assert shop.submit({**data, "ordr_idxx": other}).status_code == 303
+    other, _ = shop.placed()
+    if shop.signs_order_form:
+        assert shop.submit({**data, "ordr_idxx": other}).status_code == 400  # the token names another order
+    untokened = {k: v for k, v in data.items() if k != "order_token"}
+    assert shop.submit({**untokened, "ordr_idxx": other}).status_code == 303  # KCP refuses the used enc_data
     assert len(shop.ledger_all(first)) == 1 and shop.order(first)["paid_amount"] == 1004
     _no_money_moved(shop, other)
     assert LedgerCheck.of(shop).problems == []
@@ -96,12 +106,14 @@ def test_another_buyers_order_shows_no_personal_data(shop: LiveShop) -> None:
 
 def test_another_buyers_pending_order_cannot_be_paid_with_my_window_result(shop: LiveShop) -> None:
     """A stranger's window result posted for someone else's pending order: KCP refuses, nothing moves."""
-    victim = shop.order_page("mug")["ordr_idxx"]
+    victim, _ = shop.placed("mug")
     stranger = LiveShop.__new__(LiveShop)
     stranger.__dict__.update(shop.__dict__, http=requests.Session())
     _, data = stranger.prepared("test")
     response = stranger.submit({**data, "ordr_idxx": victim})
-    assert response.status_code in (303, 400)
+    assert response.status_code == 400  # the stranger's token names the stranger's order
+    response = stranger.submit({k: v for k, v in data.items() if k != "order_token"} | {"ordr_idxx": victim})
+    assert response.status_code == 303
     _no_money_moved(shop, victim)
 
 
@@ -185,5 +197,5 @@ def test_forged_success_without_the_windows_result_is_refused_and_keeps_the_orde
     ordr_idxx, data = shop.prepared()
     response = shop.submit({**data, blank: ""})
     assert response.status_code == 400 and blank in response.text
-    assert shop.order(ordr_idxx)["status"] == "pending" and shop.ledger_tx(ordr_idxx) is None
+    assert shop.untouched(ordr_idxx) and shop.ledger_tx(ordr_idxx) is None
     assert shop.submit(data).status_code == 303 and shop.order(ordr_idxx)["status"] == "paid"

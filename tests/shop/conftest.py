@@ -1,6 +1,7 @@
 """Shop tests drive the checkout the way a browser and KCP's window do, over real HTTP:
 
-``Checkout.order_page`` GETs /order and parses the KCP form ``order_info`` (with its CSRF token);
+``Checkout.order_page`` GETs /order and parses the KCP form ``order_info`` (with its CSRF token and
+the signed ``order_token``; the order row exists only once that form is posted);
 ``Checkout.window`` asks the sandbox window to authorize (what the buyer's clicks in the window
 do; JSON answer instead of the iframe page); ``Checkout.submit`` posts the form with the window's
 result to /pp_ax_hub, as m_Completepayment's ``frm.submit()`` would.

@@ -58,7 +58,7 @@ def _fill_buyer(page, method_label_value: str) -> None:
 
 def test_buy_by_card_through_the_window(server, page):
     page.goto(server.url + "/")
-    assert page.locator(".product-card").count() == 5
+    assert page.locator(".product-card").count() == 6
     _shot(page, "catalog")
     page.click(".product-card[data-product=speaker] a.btn")
     page.wait_for_url("**/order?product=speaker")
@@ -126,6 +126,22 @@ def test_amount_edited_in_the_browser_is_refused_with_8059(server, page):
     window.locator("input[name=sb_agree]").check(force=True)
     window.locator("#kw-pay").click()
     page.wait_for_url("**/orders/KRS*", timeout=15_000)
-    assert page.locator("#order-status").get_attribute("data-status") == "failed"
+    assert page.locator("#order-status").get_attribute("data-status") == "incomplete"  # nothing charged, payable
     assert page.locator(".code-explain__code").inner_text().strip() == "8059"
     _shot(page, "result-8059")
+
+
+def test_the_page_keeps_forbidden_characters_out_of_the_buyers_name(server, page):
+    """004's forbidden characters: the browser itself refuses them (the pattern compiles in Chromium's
+    v-flag mode) and the window does not open; a corrected name goes on to the window."""
+    page.goto(server.url + "/order?product=test")
+    _fill_buyer(page, "card")
+    page.fill("input[name=buyr_name]", "홍길동, 부장")
+    page.click("#pay-button")
+    assert page.eval_on_selector("input[name=buyr_name]", "el => el.validity.patternMismatch") is True
+    assert page.locator("#kcp-sandbox-overlay").count() == 0  # KCP's window never opened
+    _shot(page, "order-forbidden-character")
+    page.fill("input[name=buyr_name]", "홍길동")
+    assert page.eval_on_selector("input[name=buyr_name]", "el => el.validity.valid") is True
+    page.click("#pay-button")
+    page.wait_for_selector("#kcp-sandbox-overlay iframe")

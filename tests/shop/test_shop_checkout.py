@@ -43,9 +43,9 @@ def test_order_page_is_the_documented_kcp_form(checkout):
     assert "function jsf__pay( form )" in html and "KCP_Pay_Execute( form );" in html
     # m_Completepayment is defined before the window script is loaded.
     assert html.index("function m_Completepayment") < html.index('src="/_sandbox/kcp/plugin/payplus_web.jsp"')
-    # Instalments are mentioned for the 50,000 won product; the order is pending.
-    assert checkout.order_row(page.ordr_idxx)["status"] == "pending"
-    assert checkout.order_row(page.ordr_idxx)["amount"] == 129000
+    # The server's decision travels signed (order_token); viewing the page stored nothing.
+    assert page.fields["order_token"]
+    assert checkout.db_all("SELECT * FROM orders WHERE ordr_idxx = ?", (page.ordr_idxx,)) == []
 
 
 def test_unknown_product_is_404(checkout):
@@ -95,14 +95,14 @@ def test_combined_choice_lets_the_window_decide(checkout):
     assert checkout.order_row(page.ordr_idxx)["pay_method"] == "vbank"
 
 
-def test_buyer_closing_the_window_fails_the_order_without_calling_kcp(checkout):
+def test_buyer_closing_the_window_shows_why_without_calling_kcp(checkout):
     page = checkout.order_page()
     result = checkout.cancel_window(page)
     assert result["res_cd"] == "3001"
     response = checkout.submit(checkout.form_for(page, result))
     assert response.status_code == 303
     order = checkout.order_row(page.ordr_idxx)
-    assert order["status"] == "failed" and order["result_code"] == "3001"
+    assert order["status"] == "incomplete" and order["result_code"] == "3001"  # shown, still payable
     assert checkout.approve_calls(page.ordr_idxx) == 0
     html = checkout.result_page(page.ordr_idxx).text
     assert "3001" in html and "code-explain" in html
@@ -113,7 +113,7 @@ def test_empty_res_cd_means_the_window_was_closed(checkout):
     response = checkout.submit(checkout.form_for(page, {}, res_cd=""))
     assert response.status_code == 303
     order = checkout.order_row(page.ordr_idxx)
-    assert order["status"] == "failed" and order["result_code"] == ""
+    assert order["status"] == "incomplete" and order["result_code"] == ""
     assert "closed" in order["result_msg"]
     assert checkout.approve_calls(page.ordr_idxx) == 0
 
@@ -124,7 +124,7 @@ def test_tampered_good_mny_is_refused_by_kcp_with_8059(checkout):
     response = checkout.submit(checkout.form_for(page, result))
     assert response.status_code == 303
     order = checkout.order_row(page.ordr_idxx)
-    assert order["status"] == "failed" and order["result_code"] == "8059"
+    assert order["status"] == "incomplete" and order["result_code"] == "8059"
     assert checkout.ledger("SELECT * FROM transactions WHERE ordr_idxx = ?", (page.ordr_idxx,)) == []
     html = checkout.result_page(page.ordr_idxx).text
     assert "8059" in html and "code-explain" in html
@@ -136,7 +136,7 @@ def test_site_cd_mismatch_is_refused_before_kcp(checkout):
     response = checkout.submit(checkout.form_for(page, result, site_cd="T0001"))
     assert response.status_code == 400
     assert "site_cd" in response.text
-    assert _status(checkout, page.ordr_idxx) == "pending"
+    assert checkout.db_all("SELECT * FROM orders WHERE ordr_idxx = ?", (page.ordr_idxx,)) == []  # not even created
     assert checkout.approve_calls(page.ordr_idxx) == 0
     assert checkout.ledger("SELECT used_at FROM authorizations WHERE ordr_idxx = ?", (page.ordr_idxx,))[0]["used_at"] is None
 
@@ -149,7 +149,7 @@ def test_missing_csrf_token_gets_a_friendly_400(checkout):
     response = checkout.submit(data)
     assert response.status_code == 400
     assert "This form has expired" in response.text
-    assert _status(checkout, page.ordr_idxx) == "pending"
+    assert checkout.db_all("SELECT * FROM orders WHERE ordr_idxx = ?", (page.ordr_idxx,)) == []  # not even created
     assert checkout.approve_calls(page.ordr_idxx) == 0
 
 

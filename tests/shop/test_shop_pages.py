@@ -51,6 +51,7 @@ def test_receipt_links_per_method(checkout, method):
 
 def test_receipt_page_without_payment_says_so(checkout):
     page = checkout.order_page()
+    checkout.submit(checkout.form_for(page, checkout.cancel_window(page)))  # an order, never paid
     response = checkout.http.get(f"{checkout.url}/orders/{page.ordr_idxx}/receipt", timeout=10)
     assert response.status_code == 200 and "no receipt" in response.text
 

@@ -22,6 +22,7 @@ def test_approval_for_an_order_settled_as_failed_is_cancelled_at_kcp(checkout):
     _settle_during_approval(checkout, page, "failed", tno_from_answer=False)
     response = checkout.submit(checkout.form_for(page, result))
     assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/orders/{page.ordr_idxx}")  # the order, not its repr
     order = checkout.order_row(page.ordr_idxx)
     assert order["status"] == "failed"
     (approved,) = checkout.ledger("SELECT tno, shop_status FROM transactions WHERE ordr_idxx = ?", (page.ordr_idxx,))

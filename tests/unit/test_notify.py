@@ -7,7 +7,17 @@ from werkzeug.datastructures import MultiDict
 
 from kcp.config import DEFAULTS
 from kcp.errors import KcpNotificationError
-from kcp.notify import Notification, classify, parse_notification, reply, sender_allowed
+from kcp.notify import (
+    Notification,
+    charset_name,
+    classify,
+    declared_charset,
+    decode_form,
+    detect_charset,
+    parse_notification,
+    reply,
+    sender_allowed,
+)
 
 # 004's example values for a virtual-account deposit.
 DEPOSIT = {
@@ -119,3 +129,71 @@ def test_default_allowlists_follow_004_and_the_current_notice():
         assert sender_allowed(ip, DEFAULTS["live"]["notify_ips"])
     assert not sender_allowed("203.238.36.58", DEFAULTS["live"]["notify_ips"])
     assert sender_allowed("127.0.0.1", DEFAULTS["sandbox"]["notify_ips"])
+
+
+# --- the body's charset (004: EUC-KR by default; UTF-8 when the merchant chose it) -------------------
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def _body(fields: dict[str, str], encoding: str) -> bytes:
+    """A form body as KCP's notifier sends it: percent-encoded bytes of ``encoding``."""
+    from urllib.parse import urlencode
+
+    return urlencode(fields, encoding=encoding).encode("ascii")
+
+
+@pytest.mark.parametrize("content_type", [None, FORM_TYPE, f"{FORM_TYPE}; charset=euc-kr",
+                                          f"{FORM_TYPE}; charset=ks_c_5601-1987", f'{FORM_TYPE}; charset="EUC-KR"'])
+def test_euc_kr_bodies_are_read_as_korean(content_type):
+    decoded = decode_form(_body(DEPOSIT, "euc-kr"), content_type)
+    assert decoded.fields == DEPOSIT and decoded.charset == "cp949" and not decoded.replaced
+    assert parse_notification(decoded.fields).remitter == "홍길동"
+
+
+def test_cp949_only_syllables_are_kept():
+    """똠 is not in EUC-KR's 2,350 syllables; bank systems send it in CP949, its superset."""
+    decoded = decode_form(_body({**DEPOSIT, "remitter": "똠방각하"}, "cp949"), f"{FORM_TYPE}; charset=euc-kr")
+    assert decoded.fields["remitter"] == "똠방각하"
+
+
+@pytest.mark.parametrize("content_type", [None, f"{FORM_TYPE}; charset=utf-8", f"{FORM_TYPE}; charset=UTF8"])
+def test_utf8_bodies_are_read_as_utf8(content_type):
+    decoded = decode_form(_body(DEPOSIT, "utf-8"), content_type)
+    assert decoded.fields == DEPOSIT and decoded.charset == "utf-8"
+
+
+@pytest.mark.parametrize("name", ["홍", "황", "김수한무거북이와두루미삼천", "이"])
+def test_undeclared_euc_kr_is_told_from_utf8_even_when_its_bytes_are_valid_utf8(name):
+    """EUC-KR 홍 (C8 AB) is also valid UTF-8 ('ȫ'): the reading with Hangul wins."""
+    assert decode_form(_body({"remitter": name}, "euc-kr")).fields["remitter"] == name
+    assert decode_form(_body({"remitter": name}, "utf-8")).fields["remitter"] == name
+
+
+def test_the_merchants_setting_decides_ambiguous_bytes():
+    """C3 A9 is 'é' in UTF-8 and '챕' in EUC-KR: read as Korean unless the site is set to UTF-8."""
+    body = _body({"remitter": "José"}, "utf-8")
+    assert decode_form(body).fields["remitter"] == "Jos챕"
+    assert decode_form(body, charset="utf-8").fields["remitter"] == "José"
+    assert decode_form(body, f"{FORM_TYPE}; charset=utf-8", charset="euc-kr").fields["remitter"] == "José"
+
+
+def test_a_declared_charset_that_cannot_read_the_bytes_gives_way_to_detection():
+    decoded = decode_form(_body({"remitter": "홍길동"}, "euc-kr"), f"{FORM_TYPE}; charset=utf-8")
+    assert (decoded.fields["remitter"], decoded.source) == ("홍길동", "detected")
+
+
+def test_unreadable_bytes_are_replaced_and_said_so():
+    decoded = decode_form(b"noti_id=N1&remitter=%FF%FE%FF&tno=1")
+    assert decoded.replaced and decoded.fields["remitter"] == "\ufffd" * 3 and decoded.fields["tno"] == "1"
+
+
+def test_form_syntax_plus_repeated_fields_and_ascii():
+    decoded = decode_form(b"a=x+y&a=second&b=%26%3D&c")
+    assert decoded.fields == {"a": "x y", "b": "&=", "c": ""} and decoded.charset == "ascii"
+
+
+def test_charset_names():
+    assert charset_name("EUC-KR") == charset_name("ks_c_5601-1987") == "cp949"
+    assert charset_name("utf-8") == "utf-8" and charset_name("latin-1") is None
+    assert declared_charset("text/plain") is None and detect_charset([b"plain"]) == "ascii"
