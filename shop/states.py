@@ -100,7 +100,8 @@ class IntentStatus(StrEnum):
 
         pending ──claim (compare-and-set under the order's lock)──▶ sending ──▶ done
            │                                                          │  ├──▶ failed  (KCP refused it)
-           │                                                          │  └──▶ unknown (no usable answer: inquiry)
+           │                                                          │  └──▶ unknown (no usable answer) ──▶ done / failed
+           │                                                          │         (sending or unknown: settled by inquiry)
            └──▶ refused (checked again when claimed: nothing sent) ◀──┘ (checked again before the call)
     """
 
@@ -117,7 +118,8 @@ INTENT_ALLOWED: dict[IntentStatus, frozenset[IntentStatus]] = {
     IntentStatus.SENDING: frozenset({IntentStatus.DONE, IntentStatus.FAILED, IntentStatus.UNKNOWN, IntentStatus.REFUSED}),
     IntentStatus.DONE: frozenset(),
     IntentStatus.FAILED: frozenset(),
-    IntentStatus.UNKNOWN: frozenset(),
+    # Settled later by inquiry (shop.services.refunds.settle_by_inquiry): what KCP's balance says happened.
+    IntentStatus.UNKNOWN: frozenset({IntentStatus.DONE, IntentStatus.FAILED}),
     IntentStatus.REFUSED: frozenset(),
 }
 

@@ -131,7 +131,7 @@ class SettleForm(FlaskForm):
                           "Enter the transaction number (tno) exactly as KCP's merchant admin shows it: 10 to 20 digits."))],
                       render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 20})
     pay_type = SelectField(_l("Payment method (pay_type)"), default="", validate_choice=True, choices=[
-        SelectChoice("", _l("As recorded on the order")), SelectChoice("PACA", _l("Card (PACA)")),
+        SelectChoice("", _l("Choose the one KCP's merchant admin shows")), SelectChoice("PACA", _l("Card (PACA)")),
         SelectChoice("PABK", _l("Bank transfer (PABK)")), SelectChoice("PAVC", _l("Virtual account (PAVC)")),
         SelectChoice("PAMC", _l("Mobile (PAMC)"))])
     submit = SubmitField(_l("Settle by inquiry"))

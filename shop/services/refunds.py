@@ -27,12 +27,15 @@ the call a ``sending`` intent makes any other refund of the order wait for it. A
 dies during the call leaves the intent ``sending``: it never becomes ``pending`` again, so it
 can never be sent twice, and it keeps blocking refunds of that order until staff settle it.
 
-A refund whose outcome is unknown (timeout) blocks further refunds until settled by inquiry.
+A refund whose outcome is unknown (timeout, or a ``sending`` intent whose request died) blocks
+further refunds until settled by inquiry (``unsettled`` / ``settle_by_inquiry``, run by
+reconcile): KCP's remaining balance (002 ``rem_mny``) says whether it was made.
 ``refund()`` (no separate review: the CLI-less callers, tests) reviews and claims in one step.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 import time
@@ -46,7 +49,7 @@ from kcp.masking import mask_payload
 from shop.catalog import format_money
 from shop.extensions import db
 from shop.messages import N_, Actor, Reason
-from shop.models import Order, Payment, Refund, RefundIntent
+from shop.models import Order, Payment, Refund, RefundIntent, StateChange, utcnow
 from shop.runtime import get_kcp
 from shop.services import exchanges, lock_order, transition
 from shop.states import INTENT_ALLOWED, IntentStatus, OrderStatus
@@ -58,6 +61,10 @@ REFUNDABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 DONE, FAILED, UNKNOWN = "done", "failed", "unknown"
 # How often a request waiting for another refund of the same order looks again.
 POLL_SECONDS = 0.02
+# Why a refund flags its order (stored as the state change's cause): settling it may unflag the order.
+NO_ANSWER = N_("%(mod_type)s of %(amount)s sent, no usable answer from KCP: settle by inquiry")
+# A refund KCP does not show is taken as never made only this long after it was sent (a late answer).
+NOT_MADE_AFTER = dt.timedelta(minutes=10)
 
 
 class RefundRefused(Exception):
@@ -251,8 +258,7 @@ def _send(intent_id: int) -> tuple[RefundIntent, Refund | None]:
             row.status, row.res_msg = UNKNOWN, str(exc)
             log.warning("order %s: %s of %s outcome unknown: %s", order.ordr_idxx, mod_type, mod_mny, exc)
             transition(order, OrderStatus.NEEDS_ATTENTION, actor=row.actor,
-                       cause=Reason(N_("%(mod_type)s of %(amount)s sent, no usable answer from KCP: settle by inquiry"),
-                                    mod_type=mod_type, amount=mod_mny))
+                       cause=Reason(NO_ANSWER, mod_type=mod_type, amount=mod_mny))
         else:
             row.status, row.res_cd, row.res_msg = DONE, result.res_cd, result.res_msg
             row.mod_pacn_seq_no, row.canc_time, row.raw = result.mod_pacn_seq_no, result.canc_time, mask_payload(result.raw)
@@ -371,6 +377,98 @@ def sending_intents(order: Order) -> list[RefundIntent]:
     return list(db.session.execute(select(RefundIntent).where(RefundIntent.order_id == order.id,
                                                               RefundIntent.status == IntentStatus.SENDING)
                                    .order_by(RefundIntent.id)).scalars())
+
+
+# --- settling a refund whose outcome is unknown ----------------------------------------------------------
+
+
+@dataclass
+class Unsettled:
+    """The order's refund whose outcome the shop does not know (at most one: it blocks every other)."""
+
+    refund: Refund | None        # sent, no usable answer (status unknown)
+    intent: RefundIntent | None  # its reviewed refund; alone: claimed, its request died before an answer
+    sent_at: dt.datetime
+
+    @property
+    def shape(self) -> tuple[str, int, int]:
+        """(mod_type, mod_mny, balance before) of the refund."""
+        source = self.refund or self.intent
+        assert source is not None
+        return source.mod_type, source.amount, source.balance_before
+
+
+def unsettled(order_id: int, *, now: dt.datetime | None = None) -> Unsettled | None:
+    """The order's unsettled refund, or None: a Refund ``unknown``, or an intent still ``sending`` longer
+    after its claim than one KCP call can take (a request in flight now is not unsettled, just busy)."""
+    row = db.session.execute(select(Refund).where(Refund.order_id == order_id, Refund.status == UNKNOWN)
+                             .order_by(Refund.id)).scalars().first()
+    if row is not None:
+        intent = db.session.execute(select(RefundIntent).where(RefundIntent.refund_id == row.id)).scalars().first()
+        return Unsettled(row, intent, row.created_at)
+    stale = (now or utcnow()) - dt.timedelta(seconds=_wait_limit())
+    intent = db.session.execute(select(RefundIntent).where(RefundIntent.order_id == order_id,
+                                                           RefundIntent.status == IntentStatus.SENDING,
+                                                           RefundIntent.updated_at <= stale)).scalars().first()
+    return Unsettled(None, intent, intent.updated_at) if intent is not None else None
+
+
+def settle_by_inquiry(order: Order, found: Unsettled, kcp_rem_mny: int | None, *, actor: str,
+                      now: dt.datetime | None = None) -> Reason:
+    """Record on the locked order what KCP's remaining balance says about its unsettled refund; the caller commits.
+
+    KCP's ``rem_mny`` equal to the balance the refund would leave: it was made (done). Equal to the
+    balance before it, and sent at least NOT_MADE_AFTER ago: it was never made (failed). Anything
+    else is left for staff. An order this refund flagged returns to its money state. Returns why.
+    """
+    mod_type, amount, before = found.shape
+    money = lambda value: format_money(value, order.currency)  # noqa: E731 - local shorthand
+    if kcp_rem_mny is None:
+        return Reason(N_("KCP's answer has no rem_mny; the refund of %(amount)s stays unsettled"), amount=money(amount))
+    if kcp_rem_mny == before - amount:
+        outcome = DONE
+    elif kcp_rem_mny == before and found.sent_at <= (now or utcnow()) - NOT_MADE_AFTER:
+        outcome = FAILED
+    else:
+        return Reason(N_("KCP reports rem_mny %(kcp)s; the %(mod_type)s of %(amount)s would leave %(after)s, without it "
+                         "%(before)s: it stays unsettled"), kcp=money(kcp_rem_mny), mod_type=mod_type,
+                      amount=money(amount), after=money(before - amount), before=money(before))
+    row = found.refund
+    if row is None:  # the claimed intent never got as far as recording a request
+        assert found.intent is not None
+        row = Refund(order=order, mod_type=mod_type, amount=amount, balance_before=before, status=UNKNOWN,
+                     reason=found.intent.reason[:500], actor=(found.intent.confirmed_by or found.intent.actor)[:60])
+        db.session.add(row)
+        found.intent.refund = row
+    row.status, row.res_msg = outcome, f"settled by inquiry: KCP reports rem_mny {kcp_rem_mny}"
+    if outcome == DONE:
+        row.balance_after = kcp_rem_mny
+    if found.intent is not None and found.intent.status in (IntentStatus.SENDING, IntentStatus.UNKNOWN):
+        _move(found.intent, IntentStatus(outcome))
+    flagged_by_it = order.status == OrderStatus.NEEDS_ATTENTION and _flagged_by(order, mod_type, amount)
+    if outcome == DONE:
+        why = Reason(N_("%(mod_type)s of %(amount)s settled by inquiry: KCP made it (rem_mny %(kcp)s)"),
+                     mod_type=mod_type, amount=money(amount), kcp=money(kcp_rem_mny))
+    else:
+        why = Reason(N_("%(mod_type)s of %(amount)s settled by inquiry: KCP never made it (rem_mny %(kcp)s)"),
+                     mod_type=mod_type, amount=money(amount), kcp=money(kcp_rem_mny))
+    if outcome == DONE and (order.status in REFUNDABLE or flagged_by_it):
+        _apply(order, mod_type, amount, before, actor=row.actor, reason=row.reason)
+    elif outcome == DONE:
+        order.refunded_amount += amount  # the money left; whatever else flagged the order still needs staff
+    elif flagged_by_it:
+        back = OrderStatus.PAID if order.refunded_amount == 0 else OrderStatus.PARTIALLY_REFUNDED
+        transition(order, back, cause=why, actor=actor)
+    return why
+
+
+def _flagged_by(order: Order, mod_type: str, amount: int) -> bool:
+    """True when the order's last move into needs_attention was this refund's lost answer (nothing else since)."""
+    last = db.session.execute(select(StateChange).where(StateChange.order_id == order.id,
+                                                        StateChange.to_status == OrderStatus.NEEDS_ATTENTION)
+                              .order_by(StateChange.id.desc()).limit(1)).scalar_one_or_none()
+    return (last is not None and last.cause == NO_ANSWER
+            and (last.cause_params or {}).get("mod_type") == mod_type and (last.cause_params or {}).get("amount") == amount)
 
 
 def _apply(order: Order, mod_type: str, mod_mny: int, balance: int, *, actor: str, reason: str) -> None:

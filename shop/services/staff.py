@@ -32,13 +32,13 @@ from shop.audit import AuditLog, utcnow
 from shop.catalog import format_money
 from shop.extensions import db
 from shop.messages import N_, Reason
-from shop.models import Order, Payment, StateChange
+from shop.models import Order, Payment, Refund, RefundIntent, StateChange
 from shop.runtime import get_kcp
 from shop.services import begin_immediate, exchanges, lock_order, transition
 from shop.services import refunds as refund_service
 from shop.services.checkout import auto_cancel, record_approval, store_payment
 from shop.services.notifications import apply_deferred
-from shop.states import OrderStatus, can_move, label
+from shop.states import IntentStatus, OrderStatus, can_move, label
 
 log = logging.getLogger("shop.staff")
 
@@ -541,10 +541,17 @@ class ReconcileOutcome:
 
 
 def reconcile_candidates(*, older_than_minutes: int = 30, now: dt.datetime | None = None) -> list[int]:
-    """Ids of orders to settle: every ``unknown`` one, and pending/approving/awaiting untouched that long."""
-    deadline = (now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) - dt.timedelta(minutes=older_than_minutes)
+    """Ids of orders to settle: every ``unknown`` one, pending/approving/awaiting untouched that long, and
+    every order with a refund whose outcome is unknown (or whose claimed request died)."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    deadline = now - dt.timedelta(minutes=older_than_minutes)
+    stale_claim = now - dt.timedelta(seconds=float(get_kcp().config.timeout) + 5.0)
+    unknown_refund = select(Refund.order_id).where(Refund.status == refund_service.UNKNOWN)
+    dead_claim = select(RefundIntent.order_id).where(RefundIntent.status == IntentStatus.SENDING,
+                                                     RefundIntent.updated_at <= stale_claim)
     stmt = (select(Order.id).where(or_(Order.status == S.UNKNOWN,
-                                       (Order.status.in_([str(s) for s in STUCK])) & (Order.updated_at <= deadline)))
+                                       (Order.status.in_([str(s) for s in STUCK])) & (Order.updated_at <= deadline),
+                                       Order.id.in_(unknown_refund), Order.id.in_(dead_claim)))
             .order_by(Order.id))
     return list(db.session.execute(stmt).scalars())
 
@@ -561,7 +568,8 @@ def awaits_staff_tno(order: Order) -> bool:
 
 def staff_settleable(order: Order) -> bool:
     """True when the order page offers "settle by inquiry" (pending orders are left to the deadline)."""
-    return order.status in (S.UNKNOWN, S.APPROVING, S.AWAITING_DEPOSIT) or awaits_staff_tno(order)
+    return (order.status in (S.UNKNOWN, S.APPROVING, S.AWAITING_DEPOSIT) or awaits_staff_tno(order)
+            or refund_service.unsettled(order.id) is not None)
 
 
 def reconcile_order(order_id: int, *, actor: str = "reconcile", tno: str | None = None,
@@ -632,12 +640,15 @@ def _reconcile(order_id: int, *, actor: str, staff_tno: str | None, pay_type: st
     """reconcile_order without the error handling: ask KCP (by tno), then decide under the order's lock."""
     order = db.session.get(Order, order_id, populate_existing=True)
     seen_status, seen_tno = order.status, order.tno
+    if staff_tno is None and order.tno and refund_service.unsettled(order_id) is not None:
+        return _settle_refund(order_id, actor)
     if staff_tno is None and seen_status not in SETTLEABLE:
         return ReconcileOutcome(order.ordr_idxx, seen_status, f"already {seen_status}", False)
     tno = seen_tno or staff_tno
     if not tno:
         return _settle_without_tno(order_id, seen_status, actor)
-    pay = pay_type or pay_type_of(order)
+    # The method the order records wins; staff choose one only for an order that does not know it.
+    pay = pay_type_of(order) if order.pay_method else (pay_type or pay_type_of(order))
     kcp = get_kcp()
     answer: Inquiry | None = None
     refused: KcpApiError | None = None
@@ -692,6 +703,41 @@ def _reconcile(order_id: int, *, actor: str, staff_tno: str | None, pay_type: st
     audit("reconcile", "ok", actor=actor, ordr_idxx=order.ordr_idxx, tno=order.tno or tno,
           detail=f"{seen_status} -> {order.status}: {cause}")
     return ReconcileOutcome(order.ordr_idxx, order.status, f"{seen_status} -> {order.status} ({cause})", True)
+
+
+def _settle_refund(order_id: int, actor: str) -> ReconcileOutcome:
+    """A refund whose outcome is unknown: KCP's remaining balance for the order's tno says whether it was made."""
+    order = db.session.get(Order, order_id, populate_existing=True)
+    seen = refund_service.unsettled(order_id)
+    assert seen is not None and order.tno
+    seen_key = (seen.refund.id if seen.refund else None, seen.intent.id if seen.intent else None)
+    answer: Inquiry | None = None
+    why: Reason | None = None
+    with exchanges.for_order(order_id):
+        try:
+            answer = get_kcp().client.inquire(order.tno, pay_type_of(order), mod_ordr_idxx=order.ordr_idxx)
+        except KcpApiError as exc:
+            why = Reason(N_("KCP answered the inquiry of tno %(tno)s with [%(res_cd)s] %(res_msg)s: check the "
+                            "transaction in KCP's merchant admin"),
+                         tno=order.tno, res_cd=exc.res_cd, res_msg=(exc.res_msg or exc.res_en_msg)[:300])
+        except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
+            why = Reason(N_("inquiry failed: %(error)s"), error=exc.message)
+        order = lock_order(order_id)
+        found = refund_service.unsettled(order_id)
+        if found is None or (found.refund.id if found.refund else None, found.intent.id if found.intent else None) != seen_key:
+            exchanges.save_pending()
+            db.session.commit()
+            return ReconcileOutcome(order.ordr_idxx, order.status, "refund settled meanwhile", False)
+        seen_status = order.status
+        if answer is not None:
+            why = refund_service.settle_by_inquiry(order, found, answer.rem_mny, actor=actor)
+        settled = refund_service.unsettled(order_id) is None
+        exchanges.save_pending()
+        db.session.commit()
+    audit("reconcile", "ok" if settled else "left", actor=actor, ordr_idxx=order.ordr_idxx, tno=order.tno or "",
+          detail=str(why))
+    summary = f"{seen_status} -> {order.status} ({why})" if settled else f"left {order.status}: {why}"
+    return ReconcileOutcome(order.ordr_idxx, order.status, summary, settled)
 
 
 def _settle_without_tno(order_id: int, seen_status: str, actor: str) -> ReconcileOutcome:

@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from typing import Any
 
+import pytest
 from admin_helpers import signed_in, text_of
 from reliability.faults import failing_commits, writes
 from reliability.harness import OK_REPLY, LedgerCheck, LiveShop
@@ -24,6 +26,7 @@ from kcp.sandbox import engine, faults
 from shop.extensions import db
 from shop.messages import render
 from shop.models import Order, Payment, StateChange
+from shop.services import refunds as refund_service
 from shop.services import staff
 
 
@@ -178,4 +181,34 @@ def test_a_reversed_deposit_stic_leaves_the_account_awaiting_a_deposit_for_inqui
     assert OK_REPLY in shop.notify(shop.deposit_form(ordr_idxx)).text  # the buyer pays again
     order = shop.order(ordr_idxx)
     assert (order["status"], order["paid_amount"]) == ("paid", 1004)
+    assert LedgerCheck.of(shop).problems == []
+
+
+@pytest.mark.parametrize("mode, made", [("drop", True), ("http500", False)], ids=["made-answer-lost", "never-made"])
+def test_a_refund_without_an_answer_is_settled_by_kcps_remaining_balance(serve_shop, monkeypatch, mode, made):
+    """A refund KCP did not answer blocks every other refund; reconcile asks KCP (rem_mny, 002) whether it was
+    made, records that, and the order is refundable again."""
+    shop = serve_shop()
+    admin = signed_in(shop)
+    ordr_idxx = admin.paid_order(10_000)
+    faults.inject(shop.app, "cancel", mode)
+    assert "answer to the refund was lost" in text_of(admin.refund(ordr_idxx, 3_000).text)
+    assert shop.order(ordr_idxx)["status"] == "needs_attention"
+    assert [r["status"] for r in shop.refunds(ordr_idxx)] == ["unknown"]
+
+    if not made:  # KCP does not show it: taken as never made only once a late answer is out of the question
+        assert f"{ordr_idxx}: left needs_attention: KCP reports rem_mny" in reconcile(shop).output
+        monkeypatch.setattr(refund_service, "NOT_MADE_AFTER", dt.timedelta(0))
+    result = reconcile(shop)
+
+    assert result.exit_code == 0, result.output
+    order, tx = shop.order(ordr_idxx), shop.ledger_tx(ordr_idxx)
+    if made:
+        assert (order["status"], order["refunded_amount"], tx["balance"]) == ("partially_refunded", 3_000, 7_000)
+        assert [r["status"] for r in shop.refunds(ordr_idxx)] == ["done"]
+    else:
+        assert (order["status"], order["refunded_amount"], tx["balance"]) == ("paid", 0, 10_000)
+        assert [r["status"] for r in shop.refunds(ordr_idxx)] == ["failed"]
+    assert "STPC of 1,000 done" in text_of(admin.refund(ordr_idxx, 1_000).text)  # refundable again
+    assert shop.ledger_tx(ordr_idxx)["balance"] == shop.order(ordr_idxx)["paid_amount"] - shop.order(ordr_idxx)["refunded_amount"]
     assert LedgerCheck.of(shop).problems == []
