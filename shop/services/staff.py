@@ -3,13 +3,16 @@
 * the audit trail (``audit``): every staff action, its target and its result;
 * the orders list (``search_orders``);
 * inquiry (``inquire``): KCP's view of a transaction beside ours, with every disagreement named;
-* refunds (``plan_refund`` then ``execute_refund``): the preview a confirmation page shows,
-  with ``rem_mny`` computed from our records and checked against an inquiry; the refund itself
-  is ``shop.services.refunds.refund`` (balance checks and per-order serialization live there);
-* manual card payment (``manual_card_payment``, 수기결제 of document 001): the card number,
-  expiry, birth date and password are arguments only: never stored, logged or kept;
-* reconcile (``reconcile_candidates`` / ``reconcile_order``): settle orders whose KCP outcome is
-  unknown (or that are stuck) by inquiry, under the order's lock, idempotently.
+* refunds (``plan_refund`` then ``confirm_refund``): the review a confirmation page shows, with
+  ``rem_mny`` computed from our records and checked against an inquiry, stored as a RefundIntent
+  whose token the confirmation carries; confirming sends it once (shop.services.refunds: the
+  balance checks, the claim and per-order serialization live there);
+* manual card payment (``manual_card_payment``, 수기결제 of document 001) under the order number
+  the form was shown with (one form, one charge): the card number, expiry, birth date and password
+  are arguments only: never stored, logged or kept;
+* reconcile (``reconcile_candidates`` / ``reconcile_order``, the order page's Settle, ``mark_failed``):
+  settle orders whose KCP outcome is unknown (or that are stuck, or whose refund's is) by inquiry
+  about their tno, under the order's lock, idempotently; see the rule above ``STUCK``.
 """
 
 from __future__ import annotations
