@@ -256,14 +256,15 @@ class KcpClient:
         """Look a transaction up (002, ``/std/inquery``), signed ``site_cd^tno^pay_type``.
 
         ``pay_type`` is PACA, PABK, PAVC or PAMC (or a key of ``PAY_TYPES``: card, bank ...).
+        002 looks a transaction up by its ``tno`` only: ``mod_ordr_idxx`` (the merchant's order
+        number) is an extra field sent WITH a tno (002's second example), never instead of one, so
+        an approval whose answer was lost (no tno known) cannot be looked up here.
         """
         pay_type = PAY_TYPES.get(pay_type, pay_type)
         if pay_type not in PAY_TYPES.values():
             raise KcpValidationError("pay_type", pay_type, "one of PACA, PABK, PAVC, PAMC")
         site = site_cd or self.config.site_cd
-        # 002's second example looks a payment up by mod_ordr_idxx: then tno may be unknown (empty),
-        # e.g. when the approval timed out (settled by `flask reconcile`).
-        tno = "" if mod_ordr_idxx and not (tno or "").strip() else _tno(tno)
+        tno = _tno(tno)
         body = {
             "site_cd": site,
             "kcp_cert_info": self.signer.cert_info,

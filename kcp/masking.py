@@ -5,7 +5,12 @@
 * ``mask_payload`` copies a request/response dict with secrets replaced: card data by key,
   opaque blobs (``enc_data``, ``enc_info``, ``kcp_cert_info``, ``kcp_sign_data``) by their length,
   passwords and tokens by ``***``; free text is passed through ``mask_text``.
-* ``mask_text`` masks card numbers (Luhn-valid runs of 13-19 digits) and PEM blocks in any text.
+* ``mask_text`` masks card numbers and PEM blocks in any text. A run of 13-19 digits is judged by
+  its context first, its checksum last: written like a card (4-4-4-n groups) or labelled as one
+  (``card_no``, "card", 카드) it is masked whatever its checksum; labelled as a transaction number
+  (``tno=...``, ``"tno": "..."``, "tno 2228...", 거래번호) it is KCP's tno and stays readable,
+  since staff must act on it (e.g. the "AUTO-CANCEL FAILED ... tno" line); any other run is masked
+  when it passes the Luhn check, as every card number does.
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ IDENTIFIER_SUFFIXES = ("_time", "_tm", "_date", "_mny", "_mnyx", "_money", "_no"
 # A card number: a run of 13-19 digits not glued to other digits, or 4-4-4-(1..7) groups split
 # by one consistent space or dash, as people type them.
 _CARD_RE = re.compile(r"(?<!\d)(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7})(?!\d)")
+# What comes just before a digit run (up to 32 characters) says what it is. A tno label ends right
+# before the digits: "tno 2228...", "tno=2228...", '"tno": "2228...', "tno: 2228...", "거래번호 2228...".
+_TNO_LABEL_RE = re.compile(r"""(?i)(?:(?<![a-z0-9_])tno|거래번호)["']?\s*[:=]?\s*["']?\s*$""")
+# A card label: card_no, "card number", card=..., 카드번호 ... (masking something that is not a card costs nothing).
+_CARD_LABEL_RE = re.compile(r"""(?i)(?:card|카드)[a-z_ 번호]{0,12}["']?\s*[:=]?\s*["']?\s*$""")
+_LABEL_WINDOW = 32
+# KCP's transaction numbers: 14 digits in 002/003/004 (string14); the shop's column allows 20.
+TNO_DIGITS = range(14, 21)
 _PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.DOTALL)
 # A cheap test every text that either pattern above can match passes (a card number holds 13
 # digits in a row or "dddd dddd" / "dddd-dddd"; a PEM block "-----BEGIN"): most log lines and
@@ -73,10 +86,16 @@ def mask_card_no(value: str | None) -> str:
 
 
 def _mask_card_match(match: re.Match[str]) -> str:
-    """Replacement for one card-number candidate: masked only if it passes Luhn."""
+    """Replacement for one card-number candidate, judged by its context, then by its checksum."""
     candidate = match.group(0)
-    digits = re.sub(r"\D", "", candidate)
-    if 13 <= len(digits) <= 19 and luhn_valid(digits):
+    if match.group(1) is not None:  # written in groups like a card: a card, whatever its checksum
+        return mask_card_no(candidate)
+    before = match.string[max(0, match.start() - _LABEL_WINDOW):match.start()]
+    if _CARD_LABEL_RE.search(before):
+        return mask_card_no(candidate)
+    if len(candidate) in TNO_DIGITS and _TNO_LABEL_RE.search(before):
+        return candidate  # KCP's transaction number, labelled as such: staff must be able to read it
+    if luhn_valid(candidate):
         return mask_card_no(candidate)
     return candidate
 
@@ -87,7 +106,7 @@ def _mask_pem(match: re.Match[str]) -> str:
 
 
 def mask_text(text: str | None) -> str:
-    """Mask Luhn-valid 13-19 digit card numbers (beyond first 6 / last 4) and PEM blocks in text."""
+    """Mask card numbers (beyond first 6 / last 4; see the module docstring for which runs) and PEM blocks."""
     if not text:
         return "" if text is None else text
     if _MAYBE_SECRET_RE.search(text) is None:

@@ -37,9 +37,12 @@ PAY_METHODS = {
 }
 
 # Transaction status codes (004, 3 "거래 상태 코드 표") that mean the whole payment is cancelled
-# or refunded. STPC (partial cancel) is not among them: money remains.
-CANCELLED_STATUSES = frozenset({"STSC", "STMD", "STJC", "STJO", "STMO", "STCY", "STIC", "STIV", "STIW",
+# or refunded. STPC (partial cancel) is not among them: money remains. Nor is STIC (입금취소,
+# deposit cancelled): a virtual account whose deposit the bank reversed (common_return op_cd 13)
+# is not a cancelled transaction; it holds no money and awaits a deposit again (DEPOSIT_REVERSED).
+CANCELLED_STATUSES = frozenset({"STSC", "STMD", "STJC", "STJO", "STMO", "STCY", "STIV", "STIW",
                                 "STUC", "STAC", "STOC"})
+DEPOSIT_REVERSED = "STIC"
 
 
 def _str(raw: Mapping[str, Any], *names: str) -> str:

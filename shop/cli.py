@@ -90,7 +90,7 @@ def sign_command(text: str) -> None:
 @click.option("--tno", default="", help="KCP transaction number.")
 @click.option("--pay-type", type=click.Choice(sorted(PAY_TYPES.values())), default=None,
               help="PACA card, PABK bank transfer, PAVC virtual account, PAMC mobile (default: from the order).")
-@click.option("--order-id", default="", help="The shop's ordr_idxx (sent as mod_ordr_idxx).")
+@click.option("--order-id", default="", help="The shop's ordr_idxx (its tno is asked about; sent as mod_ordr_idxx).")
 @in_english
 def inquire_command(tno: str, pay_type: str | None, order_id: str) -> None:
     """Ask KCP (/std/inquery) about one transaction and compare with the shop's records."""
@@ -125,14 +125,17 @@ def cancel_command(tno: str, amount: int | None, reason: str, yes: bool) -> None
     from shop.services import staff
 
     try:
-        plan = staff.plan_refund_by_tno(tno, amount)
+        plan = staff.plan_refund_by_tno(tno, amount, reason)
     except staff.StaffError as exc:
         raise click.ClickException(str(exc)) from exc
+    except KcpError as exc:
+        raise click.ClickException(f"could not confirm the balance with KCP ({exc.message}); nothing was refunded") from exc
     click.echo(plan.describe())
     if not yes:
         click.confirm("Send this to KCP?", abort=True)
     try:
-        outcome = staff.execute_refund_plan(plan, reason=reason, actor="cli", ip="")
+        # The reviewed refund is sent once, and only if the balance is still the one shown above.
+        outcome = staff.execute_refund_plan(plan, actor="cli", ip="")
     except staff.StaffError as exc:
         raise click.ClickException(str(exc)) from exc
     except KcpOutcomeUnknown as exc:
@@ -149,7 +152,13 @@ def cancel_command(tno: str, amount: int | None, reason: str, yes: bool) -> None
               help="Only settle orders untouched for this many minutes (unknown orders are always settled).")
 @in_english
 def reconcile_command(older_than: int) -> None:
-    """Settle orders left unknown, or stuck pending/approving/awaiting deposit, by asking KCP."""
+    """Settle orders left unknown, or stuck pending/approving/awaiting deposit, by asking KCP.
+
+    KCP is asked about a tno only (002): an order without one is failed when no approval was ever
+    requested for it, or flagged for staff (needs attention) when its approval's answer was lost.
+    An error on one order is rolled back, reported and flagged, and the others are settled all the
+    same; the exit status is 1 when any order failed that way.
+    """
     from shop.services import staff
 
     candidates = staff.reconcile_candidates(older_than_minutes=older_than)
@@ -157,12 +166,18 @@ def reconcile_command(older_than: int) -> None:
     if not total:
         click.echo("Nothing to reconcile.")
         return
-    settled = 0
+    settled = flagged = failed = 0
     for n, order_id in enumerate(candidates, start=1):
         outcome = staff.reconcile_order(order_id, actor="reconcile")
         settled += outcome.changed
-        click.echo(f"[{n}/{total}] {outcome.ordr_idxx}: {outcome.summary}")
-    click.echo(f"{settled} of {total} order(s) settled.")
+        flagged += outcome.changed and outcome.status == "needs_attention"
+        failed += outcome.failed
+        line = f"[{n}/{total}] {outcome.ordr_idxx}: {outcome.summary}"
+        click.echo(click.style(line, fg="red") if outcome.failed else line)
+    click.echo(f"{settled} of {total} order(s) settled" + (f" ({flagged} of them flagged for staff)" if flagged else "") + "."
+               + (f" {failed} failed and flagged for staff." if failed else ""))
+    if failed:
+        sys.exit(1)
 
 
 def init_cli(app: Flask) -> None:

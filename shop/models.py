@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
 from shop.messages import Reason
-from shop.states import OrderStatus
+from shop.states import IntentStatus, OrderStatus
 
 
 def utcnow() -> dt.datetime:
@@ -145,6 +145,46 @@ class Refund(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="refunds")
+
+
+class RefundIntent(db.Model):
+    """A refund staff reviewed, and the one thing its confirmation form carries: ``token``.
+
+    Made at review time (``shop.services.refunds.review``) with what the confirmation page shows:
+    full cancel or partial, the amount (``mod_mny``) and the balance it was reviewed against
+    (sent as ``rem_mny``). Confirming claims it by compare-and-set under the order's lock
+    (pending -> sending, committed before KCP is called): however often and however concurrently
+    one confirmation arrives, one request claims it and sends it; every other copy finds it
+    claimed and is shown the result of the one that ran. The claim re-checks the balance under
+    the lock, so a refund reviewed against a balance that has changed is refused, never sent.
+
+    A ``sending`` intent blocks every other refund of the order until it ends (one refund at a
+    time even across the claim's commit); one left ``sending`` by a crashed process stays visible
+    to staff. ``refund_id``: the KCP request it produced (done / failed / unknown).
+    ``refund()`` without a review makes one already claimed. States: shop.states.IntentStatus.
+    """
+
+    __tablename__ = "refund_intents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)     # random; the confirmation form's only value
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    full: Mapped[bool] = mapped_column(default=False)              # staff asked for everything (full cancel)
+    mod_type: Mapped[str] = mapped_column(String(4))               # STSC or STPC, as reviewed
+    amount: Mapped[int] = mapped_column(Integer)                   # mod_mny
+    balance_before: Mapped[int] = mapped_column(Integer)           # the reviewed balance (rem_mny of an STPC)
+    reason: Mapped[str] = mapped_column(Text, default="")          # mod_desc, as staff typed it
+    actor: Mapped[str] = mapped_column(String(60), default="")     # who reviewed it
+    status: Mapped[str] = mapped_column(String(10), default=IntentStatus.PENDING, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")            # why refused (message id, see shop.messages)
+    note_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    confirmed_by: Mapped[str] = mapped_column(String(60), default="")  # who confirmed (claimed) it
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship()
+    refund: Mapped[Refund | None] = relationship()
 
 
 class NotificationRecord(db.Model):

@@ -110,6 +110,38 @@ class TransitionError(Exception):
         self.target = target
 
 
+# --- a reviewed refund (shop.models.RefundIntent) ----------------------------------------------------
+
+
+class IntentStatus(StrEnum):
+    """Where a reviewed refund is (stored as these strings); see shop.services.refunds.
+
+        pending ──claim (compare-and-set under the order's lock)──▶ sending ──▶ done
+           │                                                          │  ├──▶ failed  (KCP refused it)
+           │                                                          │  └──▶ unknown (no usable answer) ──▶ done / failed
+           │                                                          │         (sending or unknown: settled by inquiry)
+           └──▶ refused (checked again when claimed: nothing sent) ◀──┘ (checked again before the call)
+    """
+
+    PENDING = "pending"    # reviewed on the confirmation page; nothing sent
+    SENDING = "sending"    # claimed by one request, which sends it to KCP; blocks every other refund of the order
+    DONE = "done"          # KCP accepted it (the Refund row holds KCP's answer)
+    FAILED = "failed"      # KCP refused it; nothing refunded
+    UNKNOWN = "unknown"    # sent, no usable answer; the order needs attention (settle by inquiry)
+    REFUSED = "refused"    # refused by the shop when confirmed (balance changed, order closed ...); nothing sent
+
+
+INTENT_ALLOWED: dict[IntentStatus, frozenset[IntentStatus]] = {
+    IntentStatus.PENDING: frozenset({IntentStatus.SENDING, IntentStatus.REFUSED}),
+    IntentStatus.SENDING: frozenset({IntentStatus.DONE, IntentStatus.FAILED, IntentStatus.UNKNOWN, IntentStatus.REFUSED}),
+    IntentStatus.DONE: frozenset(),
+    IntentStatus.FAILED: frozenset(),
+    # Settled later by inquiry (shop.services.refunds.settle_by_inquiry): what KCP's balance says happened.
+    IntentStatus.UNKNOWN: frozenset({IntentStatus.DONE, IntentStatus.FAILED}),
+    IntentStatus.REFUSED: frozenset(),
+}
+
+
 def can_move(current: str, target: str) -> bool:
     """True when ``current -> target`` is in the table."""
     return OrderStatus(target) in ALLOWED.get(OrderStatus(current), frozenset())

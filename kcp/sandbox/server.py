@@ -174,13 +174,15 @@ def serve(app: Flask, host: str, port: int, *, out: Callable[[str], None], err: 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     base_url = f"http://{public_host(host)}:{server.server_port}"
-    for name, value in environment(app, base_url):
-        out(f"{name}={value}")
+    # The banner and warnings first: a parent that goes on once it has read the settings (stdout) then
+    # finds them already written.
     err(f" * KCP sandbox (NOT KCP: no money moves) on {base_url}/_sandbox/kcp/  -  console, OpenAPI, test data")
     for site in sites.registry(app.config).values():
         err(f" * site {site.site_cd}: notifications to {notifier.target(app, site.site_cd) or '(none registered)'}")
     for warning in sites.warnings(sites.registry(app.config).values()):
         err(f" * WARNING {warning}")
+    for name, value in environment(app, base_url):
+        out(f"{name}={value}")
     err(" * werkzeug's threaded server (a development tool's server); Ctrl-C or SIGTERM stops it")
     try:
         server.serve_forever(poll_interval=0.2)

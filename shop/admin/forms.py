@@ -11,11 +11,55 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, RadioField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+    ValidationError,
+)
 
 from shop.states import LABELS, OrderStatus
+
+# An amount in won as staff type it: ASCII digits, thousands commas allowed ("10,000"); KCP's
+# amount fields are number12 (000-003). Anything else (1.5, -5, １０００, letters, 13+ digits) is refused.
+WON_RE = re.compile(r"^(?:[0-9]{1,12}|[0-9]{1,3}(?:,[0-9]{3}){1,3})$")
+
+
+class WonField(StringField):
+    """An amount in won: digits only (commas between thousands allowed), at most 12 digits, as an int.
+
+    Stricter than IntegerField, whose int() takes "1_000", " 12 " and full-width digits.
+    """
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        """Parse the typed amount or record why it cannot be one."""
+        self.raw_data = valuelist
+        text = (valuelist[0] if valuelist else "") or ""
+        text = text.strip()
+        if not text:
+            self.data = None
+            return
+        if not WON_RE.match(text):
+            self.data = None
+            raise ValueError(_l("Enter the amount in won as digits only, e.g. 5000 (at most 12 digits)."))
+        self.data = int(text.replace(",", ""))
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        """An amount that could not be read has its one message already: no range check on top of it."""
+        if self.process_errors:
+            raise StopValidation()
+
+    def _value(self) -> str:
+        """The typed text back (so staff see what they entered), or the number."""
+        if self.raw_data:
+            return self.raw_data[0]
+        return str(self.data) if self.data is not None else ""
 
 METHODS = [SelectChoice("", _l("All methods")), SelectChoice("card", _l("Card")),
            SelectChoice("bank", _l("Bank transfer")), SelectChoice("vbank", _l("Virtual account")),
@@ -43,7 +87,7 @@ class OrderFilterForm(FlaskForm):
 
         csrf = False
 
-    q = StringField(_l("Search"), render_kw={"placeholder": _l("Order number, tno, buyer")})
+    q = StringField(_l("Search"), validators=[Length(max=100)], render_kw={"placeholder": _l("Order number, tno, buyer")})
     state = SelectField(_l("State"), choices=[SelectChoice("", _l("All states")),
                                               *(SelectChoice(str(s), LABELS[s]) for s in OrderStatus)],
                         default="")
@@ -56,25 +100,49 @@ class RefundForm(FlaskForm):
     kind = RadioField(_l("Refund"), choices=[SelectChoice("partial", _l("Partial refund (STPC)")),
                                SelectChoice("full", _l("Full cancel (STSC)"))],
                       default="partial")
-    amount = IntegerField(_l("Amount (won)"), validators=[Optional(), NumberRange(min=1)],
-                          render_kw={"inputmode": "numeric", "min": 1})
+    amount = WonField(_l("Amount (won)"), validators=[Optional(), NumberRange(min=1)],
+                      render_kw={"inputmode": "numeric"})
     reason = StringField(_l("Reason (mod_desc, sent to KCP)"), validators=[Length(max=100)])
     submit = SubmitField(_l("Review refund"))
 
-    def validate_amount(self, field: IntegerField) -> None:
+    def validate_amount(self, field: WonField) -> None:
         """A partial refund needs an amount."""
         if self.kind.data == "partial" and not field.data:
             raise ValidationError(_l("Enter the amount to refund."))
 
 
 class RefundConfirmForm(FlaskForm):
-    """Step 2: the reviewed refund, sent back as hidden fields with the balance that was shown."""
+    """Step 2: the reviewed refund's token (shop.models.RefundIntent) and nothing else.
 
-    kind = HiddenField(validators=[InputRequired()])
-    amount = HiddenField()
-    reason = HiddenField()
-    balance = HiddenField(validators=[InputRequired()])
+    What is refunded, and the balance it was reviewed against, are stored with the token at
+    review time: nothing about the money comes back from the browser, and the token can be used
+    once (every other copy of this form gets the first one's result).
+    """
+
+    token = HiddenField(validators=[InputRequired(), Length(min=20, max=64)])
     submit = SubmitField(_l("Send to KCP"))
+
+
+class SettleForm(FlaskForm):
+    """Settle an order by inquiry (002); an order without a tno needs the one KCP's merchant admin shows."""
+
+    tno = StringField(_l("Transaction number (tno) from KCP's merchant admin"),
+                      validators=[Optional(), Regexp(r"^[0-9]{10,20}$", message=_l(
+                          "Enter the transaction number (tno) exactly as KCP's merchant admin shows it: 10 to 20 digits."))],
+                      render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 20})
+    pay_type = SelectField(_l("Payment method (pay_type)"), default="", validate_choice=True, choices=[
+        SelectChoice("", _l("Choose the one KCP's merchant admin shows")), SelectChoice("PACA", _l("Card (PACA)")),
+        SelectChoice("PABK", _l("Bank transfer (PABK)")), SelectChoice("PAVC", _l("Virtual account (PAVC)")),
+        SelectChoice("PAMC", _l("Mobile (PAMC)"))])
+    submit = SubmitField(_l("Settle by inquiry"))
+
+
+class MarkFailedForm(FlaskForm):
+    """Close an order without a tno that KCP's merchant admin shows no transaction for."""
+
+    confirm = BooleanField(_l("I looked the order number up in KCP's merchant admin: KCP has no transaction for it."),
+                           validators=[DataRequired()])
+    submit = SubmitField(_l("Mark failed"))
 
 
 class NoEchoField(StringField):
@@ -93,8 +161,11 @@ class ManualCardForm(FlaskForm):
     """수기결제 (001): order, buyer, and the card (never stored, logged or shown back)."""
 
     good_name = StringField(_l("Product name (good_name)"), validators=[DataRequired(), Length(max=100)])
-    amount = IntegerField(_l("Amount (won)"), validators=[InputRequired(), NumberRange(min=100, max=99_999_999)],
-                          render_kw={"inputmode": "numeric"})
+    # The order number this form will charge under, made when the form was shown and signed
+    # (shop.admin.routes): one rendered form = at most one order = at most one charge.
+    order_key = HiddenField(validators=[InputRequired(message=_l("This form has no order number; reload the page."))])
+    amount = WonField(_l("Amount (won)"), validators=[InputRequired(), NumberRange(min=100, max=99_999_999)],
+                      render_kw={"inputmode": "numeric"})
     quota = SelectField(_l("Instalment (quota)"), coerce=int, default=0,
                         choices=[SelectChoice("0", _l("Lump sum (00)"))]
                         + [SelectChoice(str(n), _l("%(n)s months", n=n)) for n in range(2, 13)])

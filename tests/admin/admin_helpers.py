@@ -71,13 +71,19 @@ class Admin:
             self.token = csrf_token(response.text)
         return response
 
-    def manual_card(self, amount: int = 10_000, card: dict[str, str] | None = None, *, certified: bool = True,
-                    **order: Any) -> requests.Response:
-        """Submit the manual card payment form."""
-        data = {"good_name": "전화 주문", "amount": str(amount), "quota": "0", "buyr_name": "김고객",
+    def manual_card_form(self, amount: int = 10_000, card: dict[str, str] | None = None, *, certified: bool = True,
+                         **order: Any) -> dict[str, str]:
+        """Open the manual card payment form and fill it in: what pressing "Charge the card" posts (CSRF aside)."""
+        page = self.get("/admin/manual-card")
+        hidden = {k: v for k, v in inputs(page.text).items() if k not in ("csrf_token", "card_tx_type")}
+        return {**hidden, "good_name": "전화 주문", "amount": str(amount), "quota": "0", "buyr_name": "김고객",
                 "buyr_mail": "buyer@example.com", "buyr_tel2": "01098765432",
                 "card_tx_type": "11121000" if certified else "11111000", **(card or CARD), **order}
-        return self.post("/admin/manual-card", data)
+
+    def manual_card(self, amount: int = 10_000, card: dict[str, str] | None = None, *, certified: bool = True,
+                    **order: Any) -> requests.Response:
+        """Open, fill in and submit the manual card payment form."""
+        return self.post("/admin/manual-card", self.manual_card_form(amount, card, certified=certified, **order))
 
     def paid_order(self, amount: int = 10_000) -> str:
         """A paid card order (made by a manual card payment); returns its ordr_idxx."""
@@ -92,12 +98,16 @@ class Admin:
             data = {"kind": "partial", "amount": str(amount), "reason": reason}
         return self.post(f"/admin/orders/{ordr_idxx}/refund", data)
 
+    def confirmation(self, page: requests.Response) -> tuple[str, dict[str, str]]:
+        """The confirmation page's form: (path it posts to, its fields but the CSRF token)."""
+        data = {k: v for k, v in inputs(page.text).items() if k != "csrf_token"}
+        ordr_idxx = re.search(r"/admin/orders/(KRS\d+)/refund/confirm", page.text).group(1)  # type: ignore[union-attr]
+        return f"/admin/orders/{ordr_idxx}/refund/confirm", data
+
     def confirm_refund(self, page: requests.Response) -> requests.Response:
         """Step 2: press "Send to KCP" on the confirmation page."""
-        values = inputs(page.text)
-        data = {k: values.get(k, "") for k in ("kind", "amount", "reason", "balance")}
-        ordr_idxx = re.search(r"/admin/orders/(KRS\d+)/refund/confirm", page.text).group(1)  # type: ignore[union-attr]
-        return self.post(f"/admin/orders/{ordr_idxx}/refund/confirm", data)
+        path, data = self.confirmation(page)
+        return self.post(path, data)
 
     def refund(self, ordr_idxx: str, amount: int | None, reason: str = "test refund") -> requests.Response:
         """Review and confirm a refund."""
@@ -140,3 +150,10 @@ class Admin:
         """The KCP APIs the shop called for this order, in order."""
         return [r["api"] for r in self.db("SELECT e.api FROM kcp_exchanges e JOIN orders o ON o.id = e.order_id "
                                           "WHERE o.ordr_idxx = ? ORDER BY e.id", (ordr_idxx,))]
+
+
+def signed_in(shop: Any) -> Admin:
+    """A staff member signed in to a live shop's /admin (a reliability.harness.LiveShop)."""
+    staff = Admin(shop.url, shop.app)
+    assert "/admin/orders" in staff.login().url
+    return staff

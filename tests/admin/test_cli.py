@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sqlite3
 
 import pytest
 import requests
-from admin_helpers import Admin
+from admin_helpers import Admin, text_of
 from support import order_form, window_authorize
 
 from kcp.sandbox import faults
@@ -80,7 +79,9 @@ def test_cancel_partial_then_full_with_confirmation(admin):
     assert actors == {"cli"}
 
 
-def test_reconcile_settles_an_order_left_unknown(live_server):
+def test_reconcile_cannot_ask_kcp_without_a_tno_so_staff_settle_it_with_the_tno_kcp_shows(live_server):
+    """002 looks a transaction up by tno only. A timed-out approval (no tno known) is flagged for staff, never
+    guessed; staff find the tno in KCP's merchant admin (here: the sandbox's ledger) and settle the order with it."""
     # KCP approves, but its answer comes after the shop's one-second timeout.
     faults.inject(live_server.app, "approve", "delay", seconds=2)
     ordr_idxx, response = buyer_pays(live_server.url)
@@ -92,8 +93,19 @@ def test_reconcile_settles_an_order_left_unknown(live_server):
 
     result = run(live_server.app, "reconcile")
     assert result.exit_code == 0, result.output
-    assert re.search(rf"\[1/1\] {ordr_idxx}: unknown -> paid \(KCP reports tno \d+ approved", result.output)
-    assert "1 of 1 order(s) settled." in result.output
+    assert f"[1/1] {ordr_idxx}: unknown -> needs_attention (KCP's answer to the approval never arrived" in result.output
+    assert f"Look order {ordr_idxx} up in KCP's merchant admin" in result.output
+    order = staff.order(ordr_idxx)
+    assert (order["status"], order["tno"], order["paid_amount"]) == ("needs_attention", None, 0)
+    assert "inquire" not in staff.exchanges(ordr_idxx)  # nothing asked of KCP without a tno
+    # Safe to run again (cron): the order waits for staff, nothing changes.
+    assert "Nothing to reconcile." in run(live_server.app, "reconcile").output
+
+    staff.login()
+    page = text_of(staff.get(f"/admin/orders/{ordr_idxx}").text)
+    assert "Settle this order" in page and f"Look order {ordr_idxx} up in KCP's merchant admin" in page
+    settled = staff.post(f"/admin/orders/{ordr_idxx}/settle", {"tno": charged["tno"], "pay_type": "PACA"})
+    assert "Settled by inquiry: the order is now Paid." in text_of(settled.text)
     order = staff.order(ordr_idxx)
     assert (order["status"], order["tno"], order["paid_amount"]) == ("paid", charged["tno"], charged["amount"])
     payment = staff.db("SELECT tno, pay_method, amount FROM payments WHERE order_id = ?", (order["id"],))[0]
@@ -102,10 +114,9 @@ def test_reconcile_settles_an_order_left_unknown(live_server):
               for h in staff.db("SELECT cause, cause_params FROM state_changes WHERE order_id = ? ORDER BY id",
                                 (order["id"],))]
     assert causes[-1].startswith(f"reconcile: KCP reports tno {charged['tno']} approved")
-    # Safe to run again (cron): nothing left to do, nothing changes.
-    again = run(live_server.app, "reconcile")
-    assert "Nothing to reconcile." in again.output
-    assert staff.order(ordr_idxx)["status"] == "paid"
+    # The one inquiry sent: by tno, with the order number beside it (002's second example).
+    [sent] = [json.loads(r["request"]) for r in staff.db("SELECT request FROM kcp_exchanges WHERE api = 'inquire'")]
+    assert (sent["tno"], sent["mod_ordr_idxx"], sent["pay_type"]) == (charged["tno"], ordr_idxx, "PACA")
 
 
 def test_reconcile_fails_abandoned_orders_and_leaves_fresh_ones(live_server):
@@ -122,7 +133,8 @@ def test_reconcile_fails_abandoned_orders_and_leaves_fresh_ones(live_server):
 
     result = run(live_server.app, "reconcile", "--older-than", "30")
     assert result.exit_code == 0, result.output
-    assert f"[1/1] {old}: pending -> failed (KCP has no transaction for this order" in result.output
+    assert f"[1/1] {old}: pending -> failed (the payment window was not completed in time: no approval was " \
+           "requested from KCP, so nothing was charged)" in result.output
     assert staff.order(old)["status"] == "failed"
     assert staff.order(fresh)["status"] == "pending"
     assert "Nothing to reconcile." in run(live_server.app, "reconcile").output

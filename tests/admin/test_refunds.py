@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
-from admin_helpers import Admin, inputs, text_of
+import pytest
+from admin_helpers import CARD, Admin, inputs, text_of
 
 CANCEL_APIS = {"cancel", "partial_cancel"}
 
@@ -59,10 +61,12 @@ def test_refund_larger_than_the_balance_is_refused_before_calling_kcp(admin):
     order = admin.paid_order(10_000)
     response = admin.review_refund(order, 10_001)
     assert "The refund amount 10,001원 is more than the balance 10,000원." in text_of(response.text)
-    # A forged confirmation (skipping the review page) is refused by the refund service too.
+    # A forged confirmation (skipping the review page) carries no reviewed refund: refused, nothing sent.
     forged = admin.post(f"/admin/orders/{order}/refund/confirm",
                         {"kind": "partial", "amount": "50000", "reason": "", "balance": "10000"})
-    assert "is more than the balance" in text_of(forged.text)
+    assert forged.status_code == 400 and "nothing was sent to KCP" in text_of(forged.text)
+    guessed = admin.post(f"/admin/orders/{order}/refund/confirm", {"token": "A" * 43})
+    assert guessed.status_code == 400 and "not one the shop issued" in text_of(guessed.text)
     assert not CANCEL_APIS & set(admin.exchanges(order))
     assert admin.ledger("SELECT * FROM refunds r JOIN transactions t ON t.tno = r.tno WHERE t.ordr_idxx = ?", (order,)) == []
     assert admin.db("SELECT COUNT(*) AS n FROM refunds")[0]["n"] == 0
@@ -151,3 +155,31 @@ def test_orders_list_filters_and_search(admin):
     searched = admin.get("/admin/orders", params={"q": "김고객", "method": "card", "state": "paid"})
     assert "1 order matches." in text_of(searched.text)
     assert "No orders match" in text_of(admin.get("/admin/orders", params={"q": "nobody"}).text)
+
+
+def test_a_payment_approved_without_partial_refunds_is_offered_and_sent_only_a_full_cancel(admin):
+    """partcanc_yn N (000/002; the sandbox approves cards ending in 0003 so): no partial refund reaches KCP."""
+    approved = admin.manual_card(10_000, {**CARD, "card_no": "9410 1234 5678 0003"})
+    order = re.search(r"KRS\d+", text_of(approved.text)).group(0)  # type: ignore[union-attr]
+    assert admin.db("SELECT p.partcanc_yn FROM payments p JOIN orders o ON o.id = p.order_id WHERE o.ordr_idxx = ?",
+                    (order,))[0]["partcanc_yn"] == "N"
+
+    form = admin.get(f"/admin/orders/{order}/refund")
+    assert "Partial refund (STPC)" not in form.text
+    assert "only a full cancel of ₩10,000 is possible" in text_of(form.text)
+    refused = text_of(admin.review_refund(order, 3_000).text)
+    assert "KCP approved this payment without partial refunds (partcanc_yn N)" in refused
+    with admin.app.test_request_context("/admin"):
+        from shop.extensions import db
+        from shop.models import Order
+        from shop.services import refunds as refund_service
+
+        row = db.session.execute(db.select(Order).where(Order.ordr_idxx == order)).scalar_one()
+        with pytest.raises(refund_service.RefundRefused, match="partcanc_yn N"):
+            refund_service.refund(row, 3_000, "partial", "staff")
+    assert "partial_cancel" not in admin.exchanges(order)
+    assert admin.ledger("SELECT r.* FROM refunds r JOIN transactions t ON t.tno = r.tno WHERE t.ordr_idxx = ?", (order,)) == []
+
+    done = admin.refund(order, None, "whole order")
+    assert "STSC of 10,000 done" in text_of(done.text)
+    assert admin.order(order)["status"] == "cancelled"

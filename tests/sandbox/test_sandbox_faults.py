@@ -22,7 +22,10 @@ def test_drop_after_processing_over_http_then_settle_by_inquiry(server, window: 
     faults.inject(server.app, "approve", "drop")
     with pytest.raises(KcpOutcomeUnknown):
         approve(kcp, result)
-    by_order = kcp.inquire("", "PACA", mod_ordr_idxx="DROP-1")  # the money moved although no answer came
+    from kcp.sandbox import ledger  # the tno, as staff would find it in KCP's merchant admin (002 needs one)
+
+    tno = ledger.transaction_by_order(server.app, "DROP-1")["tno"]
+    by_order = kcp.inquire(tno, "PACA", mod_ordr_idxx="DROP-1")  # the money moved although no answer came
     assert by_order.shop_status == "STSR" and by_order.amount == 1004
     assert approve(kcp, window.pay("card")).res_cd == "0000"  # one shot only
 

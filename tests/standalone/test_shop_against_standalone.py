@@ -81,12 +81,17 @@ def test_pc_payment_deposit_and_partial_refund_over_http(shop: ShopOnSandbox) ->
     # A virtual account, then the deposit made by the sandbox's own command line, from another process.
     vbank_order = shop.pay("vbank")
     assert shop.status(vbank_order) == "awaiting_deposit"
-    # ASCII depositor: the sandbox posts EUC-KR (KCP's default) and this shop decodes notifications as UTF-8
-    # until the shop side of issue 14 lands; the deposit counts either way, only the name would be garbled.
-    deposit = shop.sandbox.cli("deposit", vbank_order, "--remitter", "HONG")
+    # The sandbox posts EUC-KR (KCP's default); the shop stores the depositor's name as typed.
+    deposit = shop.sandbox.cli("deposit", vbank_order, "--remitter", "홍길동")
     assert deposit.returncode == 0, deposit.stdout + deposit.stderr
     assert "counts as 0000" in deposit.stdout
     assert shop.status(vbank_order) == "paid"
+    with shop.app.app_context():
+        from shop.extensions import db
+        from shop.models import NotificationRecord
+        stored = db.session.execute(db.select(NotificationRecord.remitter, NotificationRecord.charset)
+                                    .where(NotificationRecord.ordr_no == vbank_order)).one()
+    assert tuple(stored) == ("홍길동", "cp949")  # read as CP949, the superset of EUC-KR
 
     # A partial refund of the card order from the admin pages: the shop signs an STPC and KCP (the sandbox) agrees.
     admin = requests.Session()
@@ -97,8 +102,8 @@ def test_pc_payment_deposit_and_partial_refund_over_http(shop: ShopOnSandbox) ->
     review = admin.post(f"{shop.url}/admin/orders/{card_order}/refund", timeout=15, data={
         "kind": "partial", "amount": "400", "reason": "part of it", "csrf_token": csrf_token(signed_in.text)})
     assert "Confirm the refund" in review.text, review.text[:800]
-    confirm = {name: re.search(rf'name="{name}"[^>]*value="([^"]*)"', review.text).group(1)  # type: ignore[union-attr]
-               for name in ("kind", "amount", "reason", "balance")}
+    # The confirmation carries only the reviewed refund's one-time token (the amount stays on the server).
+    confirm = {"token": re.search(r'name="token"[^>]*value="([^"]*)"', review.text).group(1)}  # type: ignore[union-attr]
     done = admin.post(f"{shop.url}/admin/orders/{card_order}/refund/confirm", timeout=30,
                       data={**confirm, "csrf_token": csrf_token(review.text)})
     assert "STPC of 400 done" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", done.text))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import string
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from kcp.masking import luhn_valid, mask_card_no, mask_payload, mask_text
@@ -91,6 +93,7 @@ def test_mask_text_handles_empty_and_none():
 
 
 _NOT_A_DIGIT = st.characters(blacklist_categories=("Nd",))
+_TNO_LABEL = re.compile(r"(?i)(tno|거래번호)\W{0,6}$")
 
 
 @settings(max_examples=300, deadline=None)
@@ -99,6 +102,8 @@ _NOT_A_DIGIT = st.characters(blacklist_categories=("Nd",))
        left=_NOT_A_DIGIT, right=_NOT_A_DIGIT)
 def test_no_luhn_valid_16_digit_number_survives_mask_text(body, prefix, suffix, left, right):
     card = luhn_complete(body)
+    # The one context that keeps a digit run readable: labelled as KCP's transaction number (tested below).
+    assume(not _TNO_LABEL.search(prefix + left))
     out = mask_text(prefix + left + card + right + suffix)
     assert card not in out
     assert card[:6] + "******" + card[-4:] in out
@@ -131,3 +136,61 @@ def test_mask_card_no_never_reveals_more_than_first6_last4(value):
     else:
         allowed = set()
     assert set(shown) <= allowed
+
+
+# --- context: tnos stay readable, card numbers are masked by label and by formatting -----------------
+
+LUHN_TNO = luhn_complete("2228497110000")  # a 14-digit KCP-style tno that happens to pass Luhn
+
+
+@pytest.mark.parametrize("text", [
+    f"AUTO-CANCEL FAILED for tno {LUHN_TNO} (order 7): KcpApiError. The buyer may have been charged",
+    f"staff must cancel tno {LUHN_TNO}",
+    f'{{"tno": "{LUHN_TNO}", "res_cd": "0000"}}',
+    f"{{'tno': '{LUHN_TNO}'}}",
+    f"tno={LUHN_TNO}&mod_type=STSC",
+    f"TNO: {LUHN_TNO}",
+    f"거래번호 {LUHN_TNO}",
+])
+def test_a_labelled_tno_stays_readable_even_when_it_passes_luhn(text):
+    assert luhn_valid(LUHN_TNO)
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize("text, hidden", [
+    (f"card {LUHN_TNO}", LUHN_TNO),                       # labelled as a card: masked
+    (f"plain {LUHN_TNO} here", LUHN_TNO),                  # no label: the checksum decides (Luhn-valid)
+    (f"notno {LUHN_TNO}", LUHN_TNO),                       # "tno" inside another word is no label
+    ("card_no=4111111111111112", "4111111111111112"),      # a card label masks even a Luhn-invalid number
+    ('{"card_no": "1234567890123"}', "1234567890123"),
+    ("카드번호 5409876543210001", "5409876543210001"),
+    ("1234-5678-9012-3456", "1234-5678-9012-3456"),        # written like a card: masked whatever its checksum
+    ("1234 5678 9012 345", "1234 5678 9012 345"),
+])
+def test_card_numbers_are_masked_by_label_and_formatting(text, hidden):
+    out = mask_text(text)
+    assert hidden not in out
+    assert len(out) == len(text) and "*" in out  # starred in place, first 6 / last 4 at most (mask_card_no)
+
+
+def test_a_tno_label_does_not_unmask_a_card_written_in_groups():
+    assert "4111 1111 1111 1111" not in mask_text("tno 4111 1111 1111 1111")
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.text(alphabet=string.digits, min_size=14, max_size=20), sep=st.sampled_from(["", " ", "=", ": ", '": "']))
+def test_every_tno_labelled_run_of_14_to_20_digits_is_kept_whatever_its_checksum(body, sep):
+    text = f"approval tno{sep}{body} came back"
+    assert mask_text(text) == text
+
+
+def test_the_log_filter_keeps_the_tno_of_the_auto_cancel_line():
+    """What staff read in the log: the tno to cancel by hand, readable; a card number in the same line, masked."""
+    from app import MaskingFilter
+
+    record = logging.LogRecord("shop.checkout", logging.ERROR, __file__, 1,
+                               "AUTO-CANCEL FAILED for tno %s (order %s): %s", (LUHN_TNO, 7, "card 4111111111111111"), None)
+    MaskingFilter().filter(record)
+    message = record.getMessage()
+    assert f"tno {LUHN_TNO} " in message
+    assert "4111111111111111" not in message and "411111******1111" in message

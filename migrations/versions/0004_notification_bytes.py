@@ -7,7 +7,7 @@ read in the wrong charset could not be recovered from decoded text), ``charset``
 notification_deliveries: ``raw_body`` (the body of a POST from KCP that could not be stored) and
 ``repeats`` (how many refused POSTs of one sender in one window a row stands for).
 
-Revision ID: 0004_i14_buyer
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-07 00:00:00
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0004_i14_buyer'
+revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None
