@@ -120,18 +120,20 @@ class Meter:
         port = int(server.url.rsplit(":", 1)[1])
         load = procstat.loadavg()
         sessions0 = self._pg_sessions()
+        # The machine's window encloses the processes' one, and this process's whole CPU (generator and
+        # /proc reading) is counted as ours: what is left of the machine's busy time is someone else's.
+        machine0, self0 = procstat.machine_cpu(), procstat.self_cpu()
         server0, standin0 = procstat.tree_cpu(server.pid), procstat.tree_cpu(self.standin.server.pid)
         pg0 = procstat.postgres_backends(self.pg_dbname) if self.pg_dbname else None
-        machine0 = procstat.machine_cpu()
         result = loadgen.run(name, "127.0.0.1", port, clients, requests_, accept)
-        machine1 = procstat.machine_cpu()
         server_cpu, gone = procstat.tree_delta(server0, procstat.tree_cpu(server.pid))
         standin_cpu, _ = procstat.tree_delta(standin0, procstat.tree_cpu(self.standin.server.pid))
         pg_cpu = None
         if pg0 is not None:
             pg_cpu, _ = procstat.tree_delta(pg0, procstat.postgres_backends(self.pg_dbname or ""))
+        self1, machine1 = procstat.self_cpu(), procstat.machine_cpu()
         sessions1 = self._pg_sessions()
-        ours = server_cpu + standin_cpu + (pg_cpu or 0.0) + result.generator_cpu
+        ours = server_cpu + standin_cpu + (pg_cpu or 0.0) + (self1 - self0)
         capacity = (machine1.at - machine0.at) * (os.cpu_count() or 1)
         others = max(0.0, procstat.machine_busy_seconds(machine0, machine1) - ours)
         return Run(result, database, server_cpu, standin_cpu, pg_cpu,
