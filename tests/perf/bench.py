@@ -558,9 +558,14 @@ def targets(runs: list[Run]) -> list[str]:
             goal = 0.80 if r.clients == 1 else 0.70
             keepalive = next((k.result.rps for k in runs if k.database == run.database and k.result.clients == r.clients
                               and k.result.name == "peer (keep-alive to KCP)"), float("nan"))
+            peer = next((p for p in runs if p.database == run.database and p.result.clients == r.clients
+                         and p.result.name.startswith("peer (sample")), None)
+            peer_cpu = peer.per_request_ms(peer.server_cpu) if peer else float("nan")
+            cpu = run.per_request_ms(run.server_cpu)
             out.append(f"- {run.database} /pp_ax_hub at {r.clients}: {run.ratio:.2f}x peer (target >= {goal:.2f}; "
                        f"{r.rps / keepalive:.2f}x the keep-alive peer), "
-                       f"server CPU {fmt(run.per_request_ms(run.server_cpu), 2)} ms/approval (target <= 5)"
+                       f"server CPU {fmt(cpu, 2)} ms/approval (target <= 5; the peer {fmt(peer_cpu, 2)} ms, "
+                       f"{cpu / peer_cpu:.1f}x)"
                        + (f", own p50 {fmt(r.header_median('X-Shop-Time-Ms'), 2)} ms (target <= 3)" if r.clients == 1 else ""))
         if r.name == "/common_return" and r.clients == 8:
             out.append(f"- {run.database} /common_return at 8: {run.ratio:.0%} of bare (target >= 50%)")

@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r.header_mean('X-Shop-Statements'):.1f}, commits/request {r.header_mean('X-Shop-Commits'):.2f}, "
                   f"pool checkouts/request {r.header_mean('X-Shop-Checkouts'):.2f}; server CPU "
                   f"{run.per_request_ms(run.server_cpu):.2f} ms/request (py-spy included)\n")
-            print(summarize(parse_raw(raw.read_text().splitlines()), args.rate, r.ok))
+            print(summarize(parse_raw(raw.read_text(errors="replace").splitlines()), args.rate, r.ok))
             print(f"\nRaw stacks: {raw}" if args.out else "")
     finally:
         shutil.rmtree(work, ignore_errors=True)
