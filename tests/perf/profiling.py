@@ -5,6 +5,7 @@
     python -m tests.perf.profiling --route common_return --clients 8 --database postgresql
     python -m tests.perf.profiling --route pp_ax_hub --mode wall --clients 8   # waiting (locks, KCP) included
     python -m tests.perf.profiling --trace [--database postgresql]   # every SQL statement of one request
+    python -m tests.perf.profiling --fsync [--dir instance]           # what a SQLite commit costs on this disk
 
 The same pieces as the benchmark (stand-in, shop under gunicorn, requests prepared in advance,
 tests/perf/bench.py), then ``py-spy record --subprocesses`` attached to the shop's gunicorn master
@@ -203,9 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second (default 200)")
     parser.add_argument("--out", type=Path, help="keep py-spy's raw stacks here (default: a temporary folder)")
     parser.add_argument("--trace", action="store_true", help="list the SQL of one approval and one notification")
+    parser.add_argument("--fsync", action="store_true", help="time SQLite commits (WAL, synchronous FULL and NORMAL)")
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()),
+                        help="where --fsync writes its test databases (default: the temporary folder's disk)")
     args = parser.parse_args(argv)
     if args.trace:
         return trace(args.database)
+    if args.fsync:
+        print(commit_latency(args.dir))
+        return 0
     if shutil.which("py-spy") is None:
         parser.error("py-spy is not installed: pip install py-spy==0.3.14")
     work = Path(tempfile.mkdtemp(prefix="kcp-profile-"))
@@ -306,6 +313,38 @@ def trace(database_name: str) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def commit_latency(directory: Path, commits: int = 300) -> str:
+    """One-row write transactions in a loop on a WAL database in ``directory``: latency and CPU per COMMIT."""
+    import sqlite3
+    import statistics
+
+    lines = [f"SQLite {sqlite3.sqlite_version}, WAL, {commits} one-row commits in {directory} "
+             f"({time.strftime('%Y-%m-%d %H:%M %Z')}; load average {procstat.loadavg()}):", ""]
+    folder = Path(tempfile.mkdtemp(prefix="kcp-fsync-", dir=directory))
+    try:
+        for sync in ("FULL", "NORMAL"):
+            conn = sqlite3.connect(folder / f"{sync}.sqlite3", isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={sync}")
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+            latencies = []
+            cpu, wall = procstat.self_cpu(), time.perf_counter()
+            for _ in range(commits):
+                started = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO t (v) VALUES (?)", ("x" * 200,))
+                conn.execute("COMMIT")
+                latencies.append((time.perf_counter() - started) * 1000)
+            wall, cpu = time.perf_counter() - wall, procstat.self_cpu() - cpu
+            conn.close()
+            lines.append(f"- synchronous={sync}: p50 {statistics.median(latencies):.2f} ms, "
+                         f"p95 {loadgen.percentile(latencies, 95):.2f} ms, mean {wall * 1000 / commits:.2f} ms, "
+                         f"CPU {cpu * 1000 / commits:.3f} ms per commit")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return "\n".join(lines)
 
 
 def _count(log: list[str]) -> str:
