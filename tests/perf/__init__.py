@@ -1,1 +1,2 @@
-"""Benchmarks of issue 6 (not collected by pytest): python -m tests.perf.bench."""
+"""The benchmark (python -m tests.perf.bench), the profiler (python -m tests.perf.profiling) and their
+building blocks; only test_bench_smoke.py is collected by pytest (docs/PERFORMANCE.md)."""

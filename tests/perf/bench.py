@@ -1,241 +1,161 @@
-"""Benchmark (issue 6): the shop under gunicorn on loopback against its own sandbox over HTTP.
+"""The project's benchmark (issues 6 and 18): the shop's approval and notification routes next to
+the least a merchant's route can do, on the same server settings, against the same KCP stand-in.
 
-    python -m tests.perf.bench            # SQLite, and PostgreSQL when TEST_DATABASE_URL is set
-    python -m tests.perf.bench --quick    # fewer requests (a smoke run)
+    python -m tests.perf.bench               # SQLite, and PostgreSQL when TEST_DATABASE_URL is set
+    python -m tests.perf.bench --quick       # a smoke run (seconds, not minutes)
+    python -m tests.perf.bench --help        # every option
 
-For each database: requests/s and p50/p99 latency of the catalog, the order page, /pp_ax_hub
-(card approval end to end, the KCP call included) and /common_return, at 1, 8 and 32 concurrent
-clients, each as a ratio to a bare Flask route returning a constant under the same gunicorn
-settings (the ceiling of this machine); the shop's own time inside /pp_ax_hub (the whole request in
-the worker minus the KCP call); the peak RSS of the worker processes; and a check that every notification was
-applied exactly once. The load generator (Python ``requests``) shares the two cores with the server,
-so the bare route and /common_return at 8 clients are also run with a lighter one (``http.client``):
-the ratio depends on it. Not part of the pytest run (it prints figures; it does not time-assert).
+What runs, each in its own process on 127.0.0.1 (docs/PERFORMANCE.md explains why each is there):
+
+* the KCP stand-in (tests/perf/standin.py: the project's sandbox alone; ``--standin kcp.sandbox``
+  switches to the standalone ``python -m kcp.sandbox`` of issue 17);
+* the shop (``tests.perf.wsgi:app``: the shop plus timing and statement-count headers), the peer
+  (tests/perf/peer.py: what KCP's Python sample route does, nothing more; once with a new
+  connection per KCP call as the sample, once with keep-alive) and a bare Flask route
+  (tests/perf/bare.py), all under gunicorn ``-k gthread -w 2 --threads 8``;
+* a canned-answer server (tests/perf/canned.py), to show the load generator's own ceiling;
+* the load generator in this process (tests/perf/loadgen.py): ``http.client`` keep-alive, closed
+  loop, one thread per client, every request prepared before the clock starts.
+
+For each database, at 1 and 8 clients: ``POST /pp_ax_hub`` (every request approves a fresh payment
+window result: the orders and window results are made before the timed run), the peer,
+``POST /common_return`` (one deposit per virtual account, a quarter of them sent again as KCP
+retries), the catalog and the order page, and the bare route. Per run: throughput, p50/p95, ratio
+(``/pp_ax_hub`` to the peer, everything else to the bare route), the shop's own time in the worker
+(``X-Shop-Time-Ms``: everything but the KCP round trip), statements per request, and CPU per
+request of the server processes, the stand-in and PostgreSQL read from /proc, with the machine's
+load and the share of CPU used by processes outside the benchmark during the run.
+
+Afterwards it checks that nothing was lost or doubled: every approval recorded once, with the tno
+the stand-in approved and nothing approved at the stand-in that the shop did not record; every
+deposit credited exactly once (one applied notification, paid in full, every delivery logged); every
+answer accepted (303 to the order, peer ``0000``, ``/common_return`` ``0000``). Any failure is
+printed and the exit status is 1. Not part of the pytest run (tests/perf/test_bench_smoke.py tests
+its building blocks).
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
+import platform
 import re
 import secrets
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from kcp.sandbox import engine as sandbox_engine
-from kcp.sandbox import notifier as sandbox_notifier
 from kcp.signing import generate_credentials
+from tests.perf import loadgen, procstat
+from tests.perf.loadgen import LoadResult, Request
+from tests.perf.servers import GUNICORN_SETTINGS, ROOT, Server, base_env, free_port, gunicorn_command, http_ready
+from tests.perf.standin import STANDIN, StandIn, describe, ledger_transactions, start_standin
 
-ROOT = Path(__file__).resolve().parents[2]
-CONCURRENCY = (1, 8, 32)
-LIGHT_CLIENTS = 8  # the concurrency also run with the light load generator (bare route and /common_return)
-WORKERS, THREADS = 2, 48  # threads >= 2 x 32 clients: each approval holds one thread while its sandbox call needs another
+KEY_PASSWORD = "bench-key-password"
+PRODUCT, AMOUNT = "test", 1_004  # the catalog's 1,004 won item; the peer's constant amount
 BUYER = {"buyr_name": "홍길동", "buyr_mail": "buyer@example.com", "buyr_tel2": "010-1234-5678"}
 CARD = {"pay_method": "100000000000", "sb_method": "card", "sb_card_cd": "CCBC", "sb_quota": "0"}
 VBANK = {"pay_method": "001000000000", "sb_method": "vbank", "sb_vbank_cd": "04"}
+FORM = (("Content-Type", "application/x-www-form-urlencoded"),)
 INPUT_RE = re.compile(r"<input\b[^>]*>", re.I)
 ATTR_RE = re.compile(r'(name|value|type)="([^"]*)"')
+SIZES = {  # requests per timed run
+    "full": {"ceiling": 4000, "page": 400, "pay": {1: 200, 8: 400}, "notify": {1: 240, 8: 480}},
+    "quick": {"ceiling": 400, "page": 40, "pay": {1: 20, 8: 40}, "notify": {1: 24, 8: 48}},
+}
+TARGETS = "issue 18: /pp_ax_hub >= 0.80x peer at 1 client, >= 0.70x at 8; CPU/approval <= 5 ms; own p50 <= 3 ms at 1; " \
+          "/common_return >= 50% of bare at 8"
 
 
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# --- one measured run ---------------------------------------------------------------------------------
 
 
 @dataclass
-class Result:
-    """One load run: latencies (ms) of successful requests, errors, wall time."""
+class Run:
+    """A load run with the CPU it cost each party and the state of the machine meanwhile."""
 
-    name: str
-    clients: int
-    latencies: list[float]
-    errors: int
-    wall: float
-    shop_ms: list[float]
+    result: LoadResult
+    database: str
+    server_cpu: float = 0.0       # seconds: the gunicorn master and workers under test
+    standin_cpu: float = 0.0      # seconds: the KCP stand-in's processes
+    postgres_cpu: float | None = None  # seconds: PostgreSQL backends of the shop's database (None: not PostgreSQL)
+    postgres_sessions: int | None = None  # backends started meanwhile (their CPU is missed if they also ended)
+    load: str = ""                # load averages when the run started
+    others_share: float = 0.0     # share of the machine's CPU used by processes outside the benchmark
+    gone: list[int] = field(default_factory=list)  # server pids that ended during the run (their CPU is missing)
     ratio: float = float("nan")
-    client: str = "requests"  # the load generator: "requests" (the default) or "http.client" (light)
+    ratio_to: str = ""
 
-    @property
-    def rps(self) -> float:
-        """Requests per second over the run."""
-        return len(self.latencies) / self.wall if self.wall else 0.0
-
-    def pct(self, p: float) -> float:
-        """The p-th percentile latency in ms."""
-        if not self.latencies:
+    def per_request_ms(self, seconds: float | None) -> float:
+        """CPU seconds as ms per accepted request."""
+        if seconds is None or not self.result.ok:
             return float("nan")
-        data = sorted(self.latencies)
-        return data[min(len(data) - 1, round(p / 100 * (len(data) - 1)))]
+        return seconds * 1000 / self.result.ok
 
 
-def load(name: str, clients: int, jobs: list[Callable[[requests.Session], requests.Response]],
-         ok: Callable[[requests.Response], bool]) -> Result:
-    """Run ``jobs`` on ``clients`` threads (each with its own keep-alive session)."""
-    lock = threading.Lock()
-    queue = iter(jobs)
-    latencies: list[float] = []
-    shop_ms: list[float] = []
-    errors = 0
+@dataclass
+class Meter:
+    """What a run is measured against: the server under test, the stand-in, PostgreSQL."""
 
-    def worker() -> None:
-        """Take jobs until none is left."""
-        nonlocal errors
-        http = requests.Session()
-        while True:
-            with lock:
-                job = next(queue, None)
-            if job is None:
-                return
-            started = time.perf_counter()
-            try:
-                response = job(http)
-                good = ok(response)
-            except requests.RequestException:
-                good, response = False, None
-            elapsed = (time.perf_counter() - started) * 1000
-            with lock:
-                if good:
-                    latencies.append(elapsed)
-                    if response is not None and "X-Shop-Time-Ms" in response.headers:
-                        shop_ms.append(float(response.headers["X-Shop-Time-Ms"]))
-                else:
-                    errors += 1
+    standin: StandIn
+    pg_dbname: str | None = None
+    pg_admin: str | None = None
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Result(name, clients, latencies, errors, time.perf_counter() - started, shop_ms)
+    def measure(self, name: str, database: str, server: Server, clients: int, requests_: list[Request],
+                accept: loadgen.Accept) -> Run:
+        """Run the load against ``server`` and account for every party's CPU."""
+        port = int(server.url.rsplit(":", 1)[1])
+        load = procstat.loadavg()
+        sessions0 = self._pg_sessions()
+        # The machine's window encloses the processes' one, and this process's whole CPU (generator and
+        # /proc reading) is counted as ours: what is left of the machine's busy time is someone else's.
+        machine0, self0 = procstat.machine_cpu(), procstat.self_cpu()
+        server0, standin0 = procstat.tree_cpu(server.pid), procstat.tree_cpu(self.standin.server.pid)
+        pg0 = procstat.postgres_backends(self.pg_dbname) if self.pg_dbname else None
+        result = loadgen.run(name, "127.0.0.1", port, clients, requests_, accept)
+        server_cpu, gone = procstat.tree_delta(server0, procstat.tree_cpu(server.pid))
+        standin_cpu, _ = procstat.tree_delta(standin0, procstat.tree_cpu(self.standin.server.pid))
+        pg_cpu = None
+        if pg0 is not None:
+            pg_cpu, _ = procstat.tree_delta(pg0, procstat.postgres_backends(self.pg_dbname or ""))
+        self1, machine1 = procstat.self_cpu(), procstat.machine_cpu()
+        sessions1 = self._pg_sessions()
+        ours = server_cpu + standin_cpu + (pg_cpu or 0.0) + (self1 - self0)
+        capacity = (machine1.at - machine0.at) * (os.cpu_count() or 1)
+        others = max(0.0, procstat.machine_busy_seconds(machine0, machine1) - ours)
+        return Run(result, database, server_cpu, standin_cpu, pg_cpu,
+                   None if sessions0 is None or sessions1 is None else sessions1 - sessions0, load,
+                   others / capacity if capacity else 0.0, gone)
 
+    def _pg_sessions(self) -> int | None:
+        """pg_stat_database.sessions of the shop's database (None when not on PostgreSQL)."""
+        if not (self.pg_dbname and self.pg_admin):
+            return None
+        import psycopg
 
-def light_load(name: str, clients: int, url: str, jobs: list[tuple[str, str, str | None]], ok_text: str) -> Result:
-    """Like ``load`` with a lighter load generator: one ``http.client`` keep-alive connection per client.
-
-    ``requests`` costs ~0.8 ms of CPU per request on this machine, on the same two cores as the
-    server; ``http.client`` ~0.1 ms. Both are run so that the ratio's dependence on the load
-    generator is visible. ``jobs`` are (method, path, form body); success is status 200 and
-    ``ok_text`` in the body.
-    """
-    host, port = url.removeprefix("http://").split(":")
-    lock = threading.Lock()
-    queue = iter(jobs)
-    latencies: list[float] = []
-    errors = 0
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-
-    def worker() -> None:
-        """Take jobs until none is left, on one connection."""
-        nonlocal errors
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        try:
-            while True:
-                with lock:
-                    job = next(queue, None)
-                if job is None:
-                    return
-                method, path, body = job
-                started = time.perf_counter()
-                try:
-                    conn.request(method, path, body=body, headers=headers if body is not None else {})
-                    response = conn.getresponse()
-                    good = response.status == 200 and ok_text in response.read().decode("utf-8", "replace")
-                except (OSError, http.client.HTTPException):
-                    good = False
-                    conn.close()
-                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-                elapsed = (time.perf_counter() - started) * 1000
-                with lock:
-                    if good:
-                        latencies.append(elapsed)
-                    else:
-                        errors += 1
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Result(name, clients, latencies, errors, time.perf_counter() - started, [], client="http.client")
+        with psycopg.connect(self.pg_admin, autocommit=True) as conn:
+            row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (self.pg_dbname,)).fetchone()
+        return int(row[0]) if row else None
 
 
-# --- the server ------------------------------------------------------------------------------------
+# --- what the buyer, the window and KCP do (setup: not timed) --------------------------------------------
 
 
-@contextmanager
-def gunicorn(target: str, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``gunicorn -k gthread`` on a free loopback port until the block ends."""
-    port = int(env.get("PERF_PORT") or free_port())
-    env = {**env, "PERF_PORT": str(port)}
-    cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(WORKERS), "--threads", str(THREADS),
-           "-b", f"127.0.0.1:{port}", "--backlog", "512", "--log-level", "warning", target]
-    # The shop logs every state change: its stderr goes to a file (an unread pipe fills up and blocks it).
-    log_path = Path(env.get("PERF_LOG") or os.devnull)
-    log = log_path.open("a")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {log_path}")
-            try:
-                requests.get(f"{url}/bare" if target.endswith(":bare") else f"{url}/", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield url, proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def worker_peak_rss_mb(master: int) -> float:
-    """The largest peak RSS (VmHWM) among the master's worker processes, in MB."""
-    peak = 0
-    children = Path(f"/proc/{master}/task/{master}/children")
-    for pid in children.read_text().split() if children.exists() else []:
-        status = Path(f"/proc/{pid}/status")
-        for line in status.read_text().splitlines() if status.exists() else []:
-            if line.startswith("VmHWM:"):
-                peak = max(peak, int(line.split()[1]))
-    return peak / 1024
-
-
-# --- what the buyer and KCP do -------------------------------------------------------------------------
-
-
-def order_form(url: str, http: requests.Session) -> dict[str, str]:
-    """GET /order and the fields of its KCP form (the session keeps the CSRF cookie)."""
-    html = http.get(f"{url}/order", params={"product": "test"}, timeout=30).text
+def order_form(html: str) -> dict[str, str]:
+    """The fields of the order page's KCP form ``order_info``."""
     form = html[html.index('name="order_info"'):]
     form = form[:form.index("</form>")]
     fields = {}
@@ -246,141 +166,117 @@ def order_form(url: str, http: requests.Session) -> dict[str, str]:
     return fields
 
 
-def prepared_payment(url: str, choice: dict[str, str]) -> tuple[requests.Session, dict[str, str]]:
-    """A buyer who completed the window: (their browser session, the form m_Completepayment submits)."""
-    http = requests.Session()
-    fields = order_form(url, http)
-    result = requests.post(f"{url}/_sandbox/kcp/window/authorize", data={**fields, **BUYER, **choice},
+def authorize(window_base: str, fields: dict[str, str], choice: dict[str, str]) -> dict[str, str]:
+    """The buyer pays in the stand-in's window: its result (enc_data, enc_info, tran_cd ...)."""
+    answer = requests.post(f"{window_base}/window/authorize", data={**fields, **BUYER, **choice},
                            headers={"Accept": "application/json"}, timeout=30).json()
-    assert result["res_cd"] == "0000", result
-    form = {**fields, **BUYER, "pay_method": choice["pay_method"]}
-    form.update({k: v for k, v in result.items() if k in fields})
-    # The buyer spent a while in KCP's window: the browser comes back on a new connection (the
-    # cookies stay). Reusing this one would race gunicorn closing it as idle (keep-alive 2 s), and
-    # requests does not retry a POST on a connection closed under it: a load-generator error.
-    http.close()
-    return http, form
+    if answer.get("res_cd") != "0000":
+        raise RuntimeError(f"the stand-in's window refused the payment: {answer}")
+    return answer
 
 
-def approved_vbank(url: str) -> dict[str, str]:
-    """A virtual account issued by a real approval through /pp_ax_hub (setup, not measured): its form."""
-    http, form = prepared_payment(url, VBANK)
-    assert http.post(f"{url}/pp_ax_hub", data=form, allow_redirects=False, timeout=60).status_code == 303
-    return form
+@dataclass(frozen=True)
+class Payment:
+    """A buyer back from the window: the order, the cookie of their browser, the form m_Completepayment posts."""
+
+    ordr_idxx: str
+    cookie: str
+    form: dict[str, str]
+
+    def request(self, path: str = "/pp_ax_hub") -> Request:
+        """The POST the browser sends."""
+        headers = (*FORM, ("Cookie", self.cookie)) if self.cookie else FORM
+        return Request("POST", path, urlencode(self.form).encode(), headers)
 
 
-def in_parallel(count: int, make: Callable[[], Any], threads: int = 8) -> list[Any]:
-    """``count`` results of ``make`` built on a few threads (setup, not measured)."""
-    out: list[Any] = []
+def shop_payment(shop_url: str, window_base: str, choice: dict[str, str]) -> Payment:
+    """An order page opened in a browser and paid in the window: what /pp_ax_hub will receive."""
+    with requests.Session() as browser:
+        fields = order_form(browser.get(f"{shop_url}/order", params={"product": PRODUCT}, timeout=30).text)
+        result = authorize(window_base, fields, choice)
+        form = {**fields, **BUYER, "pay_method": choice["pay_method"]}
+        form.update({k: v for k, v in result.items() if k in fields})
+        cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+    return Payment(fields["ordr_idxx"], cookie, form)
+
+
+def peer_payment(template: dict[str, str], window_base: str, ordr_idxx: str) -> Payment:
+    """The same order form, for the peer: a fresh order number, no CSRF token, paid in the window."""
+    fields = {k: v for k, v in template.items() if k != "csrf_token"}
+    fields.update(ordr_idxx=ordr_idxx, good_mny=str(AMOUNT))
+    result = authorize(window_base, fields, CARD)
+    form = {**fields, **BUYER, "pay_method": CARD["pay_method"]}
+    form.update({k: v for k, v in result.items() if k in fields or k in ("res_cd", "res_msg", "tran_cd", "enc_data",
+                                                                        "enc_info")})
+    return Payment(ordr_idxx, "", form)
+
+
+def in_parallel(count: int, make: Callable[[int], Any], threads: int = 8) -> list[Any]:
+    """``make(i)`` for i in range(count) on a few threads, in order (setup, not timed)."""
+    out: list[Any] = [None] * count
+    indexes = iter(range(count))
     lock = threading.Lock()
-    remaining = [count]
+    failures: list[BaseException] = []
 
-    def run() -> None:
-        """Build until enough."""
+    def work() -> None:
         while True:
             with lock:
-                if remaining[0] <= 0:
-                    return
-                remaining[0] -= 1
-            item = make()
-            with lock:
-                out.append(item)
+                i = next(indexes, None)
+            if i is None or failures:
+                return
+            try:
+                out[i] = make(i)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
+                failures.append(exc)
 
-    pool = [threading.Thread(target=run) for _ in range(threads)]
+    pool = [threading.Thread(target=work) for _ in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
+    if failures:
+        raise failures[0]
     return out
 
 
-# --- one database ----------------------------------------------------------------------------------------
+def approve_setup(shop_url: str, payment: Payment) -> None:
+    """Approve a payment through /pp_ax_hub outside any timed run (virtual accounts for the deposits)."""
+    headers = {"Cookie": payment.cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    answer = requests.post(f"{shop_url}/pp_ax_hub", data=urlencode(payment.form), headers=headers, timeout=60,
+                           allow_redirects=False)
+    if answer.status_code != 303:
+        raise RuntimeError(f"setup approval of {payment.ordr_idxx} answered {answer.status_code}")
 
 
-def run_database(label: str, database_url: str, work: Path, sizes: dict[str, int],
-                 bare: dict[tuple[str, int], Result]) -> dict[str, Any]:
-    """Serve the shop on ``database_url`` and measure every scenario."""
-    instance = work / f"instance-{label}"
-    instance.mkdir()
-    cert, key = generate_credentials(work / f"cred-{label}", "bench-key-password")
-    port = free_port()
-    env = {**os.environ, "KCP_ENV": "sandbox", "KCP_CERT_FILE": str(cert), "KCP_KEY_FILE": str(key),
-           "KCP_KEY_PASSWORD": "bench-key-password", "KCP_API_BASE": f"http://127.0.0.1:{port}/_sandbox/kcp",
-           "KCP_TIMEOUT": "30", "DATABASE_URL": database_url, "SECRET_KEY": "bench", "ADMIN_PASSWORD": "bench-admin",
-           "PERF_INSTANCE_PATH": str(instance), "PERF_PORT": str(port), "PYTHONPATH": str(ROOT),
-           "PERF_LOG": str(work / f"gunicorn-{label}.log")}
-    # Schema first, once (several workers must not race to create it): the README's `flask db upgrade`.
-    subprocess.run([sys.executable, "-m", "flask", "--app", "tests.perf.wsgi:app", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
-    ledger_app = Flask("bench-ledger")
-    ledger_app.config["SANDBOX_DB_PATH"] = str(instance / "kcp-sandbox.sqlite3")
-    out: dict[str, Any] = {"results": [], "shop_ms": [], "notifications": ""}
-    with gunicorn("tests.perf.wsgi:app", env) as (url, proc):
-        ok_page = lambda r: r.status_code == 200  # noqa: E731
-        for c in CONCURRENCY:
-            n = sizes["page"] * max(1, c // 4) if c > 1 else sizes["page"]
-            out["results"].append(load("catalog", c, [lambda h: h.get(f"{url}/", timeout=60)] * n, ok_page))
-            out["results"].append(load("order page", c, [lambda h: h.get(f"{url}/order?product=test", timeout=60)] * n,
-                                       ok_page))
-            # /pp_ax_hub: every request approves a fresh window result (setup not measured)
-            payments = in_parallel(sizes["pay"] * (1 if c == 1 else 2), lambda: prepared_payment(url, CARD))
-            jobs = [(lambda h, s=s, f=f: s.post(f"{url}/pp_ax_hub", data=f, allow_redirects=False, timeout=60))
-                    for s, f in payments]
-            result = load("/pp_ax_hub", c, jobs, lambda r: r.status_code == 303 and "/orders/" in r.headers.get("Location", ""))
-            out["results"].append(result)
-            out["shop_ms"].extend(result.shop_ms)
-            # /common_return: one deposit per virtual account, a quarter of them sent twice (KCP retries);
-            # as many requests as the bare route's run at this concurrency (up to 8 clients), so that
-            # start-up weighs the same on both sides of the ratio
-            accounts = in_parallel(sizes["notify"] * (1 if c == 1 else 2), lambda: approved_vbank(url))
-            orders = [f["ordr_idxx"] for f in accounts]
-            forms = [deposit_form(ledger_app, ordr_idxx) for ordr_idxx in orders]
-            sends = forms + forms[::4]
-            jobs = [(lambda h, f=f: h.post(f"{url}/common_return", data=f, timeout=60)) for f in sends]
-            out["results"].append(load("/common_return", c, jobs,
-                                       lambda r: r.status_code == 200 and 'name="result" value="0000"' in r.text))
-            out["notifications"] += check_notifications(database_url, orders, c)
-            if c == LIGHT_CLIENTS:
-                # the same with the light load generator (fresh virtual accounts)
-                accounts = in_parallel(sizes["notify"] * 2, lambda: approved_vbank(url))
-                orders = [f["ordr_idxx"] for f in accounts]
-                bodies = [urlencode(deposit_form(ledger_app, ordr_idxx)) for ordr_idxx in orders]
-                light = [("POST", "/common_return", body) for body in bodies + bodies[::4]]
-                out["results"].append(light_load("/common_return", c, url, light, 'name="result" value="0000"'))
-                out["notifications"] += check_notifications(database_url, orders, c, "http.client")
-        out["rss_mb"] = worker_peak_rss_mb(proc.pid)
-    for r in out["results"]:
-        ceiling = bare[(r.client, r.clients)].rps
-        r.ratio = r.rps / ceiling if ceiling else float("nan")
-    return out
+_noti_serial = iter(range(secrets.randbelow(10**6) * 100, 10**9))
 
 
-def deposit_form(ledger_app: Flask, ordr_idxx: str) -> dict[str, str]:
-    """The sandbox records a deposit into the order's virtual account; the notification KCP would post."""
-    tx = sandbox_engine.find_vbank(ledger_app, ordr_idxx)
-    tx = sandbox_engine.record_deposit(ledger_app, tx["tno"], tx["amount"])
-    return sandbox_notifier.build_form(tx, op_cd="50", amount=tx["deposited"])
+def deposit_form(ordr_idxx: str, tno: str, amount: int, account: str) -> dict[str, str]:
+    """The common_return form KCP posts for a deposit of ``amount`` into the order's virtual account (004)."""
+    now = time.strftime("%Y%m%d%H%M%S")
+    noti_id = time.strftime("%y%m%d%H%M%S") + f"{next(_noti_serial) % 10**8:08d}"
+    return {"site_cd": "T0000", "tno": tno, "ordr_no": ordr_idxx, "tx_cd": "TX00", "tx_tm": now, "ipgm_name": "홍길동",
+            "ipgm_mnyx": str(amount), "totl_mnyx": str(amount), "ipgm_time": now, "bank_code": "04", "account": account,
+            "noti_id": noti_id, "op_cd": "50", "remitter": "홍길동", "cash_a_no": ""}
 
 
-def check_notifications(database_url: str, orders: list[str], clients: int, client: str = "requests") -> str:
-    """Every order paid exactly once: one applied notification, paid_amount = amount (no loss, no double)."""
-    engine = create_engine(database_url)
-    with engine.connect() as conn:
-        bad = 0
-        for ordr_idxx in orders:
-            status, paid, amount = conn.execute(text("SELECT status, paid_amount, amount FROM orders WHERE ordr_idxx = :o"),
-                                                {"o": ordr_idxx}).one()
-            applied = conn.execute(text("SELECT COUNT(*) FROM notifications WHERE ordr_no = :o AND status = 'applied'"),
-                                   {"o": ordr_idxx}).scalar_one()
-            bad += not (status == "paid" and paid == amount and applied == 1)
-    engine.dispose()
-    return (f"  {clients:>2} clients ({client}): {len(orders)} deposits (+{len(orders[::4])} duplicates): "
-            f"{bad} lost or doubled\n")
+# --- the database under test ---------------------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    """One database the shop runs on: its label, URL (None: the shipped SQLite default), server details."""
+
+    label: str
+    url: str | None
+    check_url: str
+    pg_dbname: str | None = None
+    pg_admin: str | None = None
 
 
 @contextmanager
-def postgres_database() -> Iterator[str | None]:
-    """A fresh database on TEST_DATABASE_URL's server (None when it is not set)."""
+def postgres_database() -> Iterator[Database | None]:
+    """A fresh database on TEST_DATABASE_URL's server (None when the variable is not set)."""
     admin = os.environ.get("TEST_DATABASE_URL")
     if not admin:
         yield None
@@ -392,80 +288,388 @@ def postgres_database() -> Iterator[str | None]:
     name = f"bench_{secrets.token_hex(4)}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        settings = {k: conn.execute(f"SHOW {k}").fetchone()[0] for k in ("server_version", "fsync", "synchronous_commit")}
+    shop_url = url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    label = (f"PostgreSQL {settings['server_version'].split()[0]} (fsync={settings['fsync']}, "
+             f"synchronous_commit={settings['synchronous_commit']})")
     try:
-        yield url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+        yield Database(label, shop_url, shop_url, name, conninfo)
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def machine() -> str:
-    """nproc and the CPU model."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU")
-    return f"{os.cpu_count()} CPU(s), {model}"
+def shop_server(work: Path, database: Database, standin: StandIn) -> Server:
+    """The shop under gunicorn on ``database`` with the stand-in as KCP (schema made first, like `flask db upgrade`)."""
+    instance = work / f"instance-{database.label.split()[0].lower()}"
+    instance.mkdir(exist_ok=True)
+    port = free_port()
+    env = base_env(KCP_ENV="sandbox", KCP_TIMEOUT="30", SECRET_KEY="bench", ADMIN_PASSWORD="bench-admin",
+                   PERF_INSTANCE_PATH=str(instance), **standin.settings)
+    if database.url:
+        env["DATABASE_URL"] = database.url
+    subprocess.run([sys.executable, "-m", "flask", "--app", "tests.perf.wsgi:app", "db", "upgrade"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    log = work / f"shop-{instance.name}.log"
+    return Server(f"shop ({database.label})", gunicorn_command("tests.perf.wsgi:app", port), port, env, log
+                  ).start(http_ready(port, path="/"))
 
 
-def report(label: str, out: dict[str, Any], bare: dict[tuple[str, int], Result]) -> str:
-    """The figures of one database as a Markdown table (the load generator in brackets when not requests)."""
-    lines = [f"### {label}", "", "| scenario | clients | req/s | p50 ms | p99 ms | vs bare route | errors |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+# --- the checks: nothing lost, nothing doubled -----------------------------------------------------------
 
-    def name(r: Result) -> str:
-        return r.name if r.client == "requests" else f"{r.name} ({r.client})"
 
-    for b in sorted(bare.values(), key=lambda b: (b.client != "requests", b.clients)):
-        lines.append(f"| {name(b)} | {b.clients} | {b.rps:.0f} | {b.pct(50):.1f} | {b.pct(99):.1f} | 100% | {b.errors} |")
-    for r in sorted(out["results"], key=lambda r: (r.name, r.client != "requests", r.clients)):
-        lines.append(f"| {name(r)} | {r.clients} | {r.rps:.0f} | {r.pct(50):.1f} | {r.pct(99):.1f} | {r.ratio:.0%} "
-                     f"| {r.errors} |")
-    lines += ["", "Shop's own time in /pp_ax_hub (the whole request in the worker minus the KCP call; at 8 and 32 "
-              "clients it includes waiting for the CPU and the database lock):", ""]
-    for r in sorted((r for r in out["results"] if r.name == "/pp_ax_hub"), key=lambda r: r.clients):
-        own = sorted(r.shop_ms)
-        if own:
-            lines.append(f"- {r.clients:>2} clients: p50 {statistics.median(own):.1f} ms, "
-                         f"p99 {own[min(len(own) - 1, round(0.99 * (len(own) - 1)))]:.1f} ms")
-    lines.append("")
-    lines += [f"Peak RSS of a worker process: {out['rss_mb']:.0f} MB.", "", "Notifications:", "", "```",
-              out["notifications"].rstrip(), "```", ""]
+def check_approvals(url: str, ordr_ids: list[str], ledger: dict[str, list[tuple[str, str]]] | None) -> list[str]:
+    """Every order paid once: status paid, paid in full, one payment with the order's tno, one move to paid,
+    and (with the stand-in's ledger) exactly one transaction at KCP for it, the one the shop recorded."""
+    problems: list[str] = []
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for ordr_idxx in ordr_ids:
+                row = conn.execute(text("SELECT id, status, amount, paid_amount, tno FROM orders WHERE ordr_idxx = :o"),
+                                   {"o": ordr_idxx}).first()
+                if row is None:
+                    problems.append(f"approval {ordr_idxx}: no such order")
+                    continue
+                order_id, status, amount, paid, tno = row
+                payments = conn.execute(text("SELECT tno FROM payments WHERE order_id = :i"), {"i": order_id}).scalars().all()
+                to_paid = conn.execute(text("SELECT COUNT(*) FROM state_changes WHERE order_id = :i AND to_status = 'paid'"),
+                                       {"i": order_id}).scalar_one()
+                if status != "paid" or paid != amount or payments != [tno] or to_paid != 1:
+                    problems.append(f"approval {ordr_idxx}: status {status}, paid {paid} of {amount}, "
+                                    f"payments {payments} (order tno {tno}), {to_paid} move(s) to paid")
+                if ledger is not None:
+                    at_kcp = ledger.get(ordr_idxx, [])
+                    if [t for t, _ in at_kcp] != [tno]:
+                        problems.append(f"approval {ordr_idxx}: the stand-in holds {at_kcp}, the shop recorded tno {tno}")
+    finally:
+        engine.dispose()
+    return problems
+
+
+def check_deposits(url: str, sends: dict[str, int]) -> list[str]:
+    """Every order credited once: paid in full, one applied notification, one move to paid, every POST logged 0000."""
+    problems: list[str] = []
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for ordr_idxx, sent in sends.items():
+                row = conn.execute(text("SELECT id, status, amount, paid_amount FROM orders WHERE ordr_idxx = :o"),
+                                   {"o": ordr_idxx}).first()
+                if row is None:
+                    problems.append(f"deposit {ordr_idxx}: no such order")
+                    continue
+                order_id, status, amount, paid = row
+                records = conn.execute(text("SELECT status FROM notifications WHERE ordr_no = :o"),
+                                       {"o": ordr_idxx}).scalars().all()
+                to_paid = conn.execute(text("SELECT COUNT(*) FROM state_changes WHERE order_id = :i AND to_status = 'paid'"),
+                                       {"i": order_id}).scalar_one()
+                replies = conn.execute(text("SELECT reply FROM notification_deliveries WHERE ordr_no = :o"),
+                                       {"o": ordr_idxx}).scalars().all()
+                if status != "paid" or paid != amount or records != ["applied"] or to_paid != 1 \
+                        or sorted(replies) != ["0000"] * sent:
+                    problems.append(f"deposit {ordr_idxx}: status {status}, paid {paid} of {amount}, notifications "
+                                    f"{records}, {to_paid} move(s) to paid, deliveries {replies} for {sent} POST(s)")
+    finally:
+        engine.dispose()
+    return problems
+
+
+def check_peer(ledger: dict[str, list[tuple[str, str]]] | None) -> list[str]:
+    """The peer approved each of its window results once at the stand-in."""
+    if ledger is None:
+        return []
+    return [f"peer {o}: the stand-in holds {txs}" for o, txs in ledger.items() if len(txs) != 1]
+
+
+# --- the runs of one database ------------------------------------------------------------------------------
+
+
+@dataclass
+class Servers:
+    """Everything that serves during the benchmark, started once (the shop once per database)."""
+
+    standin: StandIn
+    bare: Server
+    canned: Server
+    peer: Server
+    peer_keepalive: Server
+
+
+def accept_answer(*, status: int, contains: bytes = b"", location: str = "") -> loadgen.Accept:
+    """Accept an answer with ``status``, ``contains`` in its body and ``location`` in its Location header."""
+    return lambda s, headers, body: s == status and contains in body and location in (headers.get("Location") or "")
+
+
+ACCEPT_BARE = accept_answer(status=200, contains=b"ok")
+ACCEPT_APPROVED = accept_answer(status=303, location="/orders/")
+ACCEPT_PEER = accept_answer(status=200, contains=b'data-res-cd="0000"')
+ACCEPT_NOTIFIED = accept_answer(status=200, contains=b'name="result" value="0000"')
+ACCEPT_PAGE = accept_answer(status=200)
+
+
+def run_database(database: Database, servers: Servers, work: Path, sizes: dict[str, Any], clients: tuple[int, ...],
+                 charset: str, problems: list[str]) -> list[Run]:
+    """Every scenario on one database, at each number of clients; the checks append to ``problems``."""
+    standin = servers.standin
+    meter = Meter(standin, database.pg_dbname, database.pg_admin)
+    runs: list[Run] = []
+    label = database.label.split()[0]
+    with shop_server(work, database, standin) as shop:
+        template = order_form(requests.get(f"{shop.url}/order", params={"product": PRODUCT}, timeout=30).text)
+        for c in clients:
+            prepared = prepare_round(shop, standin, database, template, f"{label[:2].upper()}{c:02d}",
+                                     sizes["pay"][c], sizes["notify"][c], charset)
+            peer_pay, peer_ka, shop_pay, notify, sends = (prepared.peer, prepared.peer_keepalive, prepared.shop,
+                                                          prepared.notify, prepared.sends)
+            # The timed runs, one after the other, so that each ratio compares figures taken a few seconds apart.
+            bare = meter.measure("bare Flask route", label, servers.bare, c, [Request("GET", "/bare")] * sizes["ceiling"],
+                                 ACCEPT_BARE)
+            peer = meter.measure("peer (sample: new connection per KCP call)", label, servers.peer, c,
+                                 [p.request("/kcp_api_pay") for p in peer_pay], ACCEPT_PEER)
+            shop_run = meter.measure("/pp_ax_hub", label, shop, c, [p.request() for p in shop_pay], ACCEPT_APPROVED)
+            peer_ka_run = meter.measure("peer (keep-alive to KCP)", label, servers.peer_keepalive, c,
+                                        [p.request("/kcp_api_pay") for p in peer_ka], ACCEPT_PEER)
+            notify_run = meter.measure("/common_return", label, shop, c, notify, ACCEPT_NOTIFIED)
+            catalog = meter.measure("catalog", label, shop, c, [Request("GET", "/")] * sizes["page"], ACCEPT_PAGE)
+            order_page = meter.measure("order page", label, shop, c,
+                                       [Request("GET", f"/order?product={PRODUCT}")] * sizes["page"], ACCEPT_PAGE)
+            for run, reference, name in ((peer, bare, "bare"), (shop_run, peer, "peer"), (peer_ka_run, bare, "bare"),
+                                         (notify_run, bare, "bare"), (catalog, bare, "bare"), (order_page, bare, "bare")):
+                run.ratio = run.result.rps / reference.result.rps if reference.result.rps else float("nan")
+                run.ratio_to = name
+            runs += [bare, peer, shop_run, peer_ka_run, notify_run, catalog, order_page]
+            # The checks of this round.
+            ledger = (ledger_transactions(standin.ledger, [p.ordr_idxx for p in shop_pay + peer_pay + peer_ka])
+                      if standin.ledger else None)
+            problems += check_approvals(database.check_url, [p.ordr_idxx for p in shop_pay], ledger)
+            problems += check_peer({o: t for o, t in ledger.items() if o.startswith("PEER")} if ledger else None)
+            problems += check_deposits(database.check_url, sends)
+            for run in runs[-7:]:
+                if run.result.errors or run.result.ok != run.result.sent:
+                    problems.append(f"{label} {run.result.name} at {c} client(s): {run.result.errors} error(s) of "
+                                    f"{run.result.sent} sent; first: {run.result.error_samples[:3]}")
+                if run.gone:
+                    problems.append(f"{label} {run.result.name} at {c} client(s): server process(es) {run.gone} ended "
+                                    "during the run")
+    return runs
+
+
+@dataclass
+class Round:
+    """What one round of timed runs sends, made before any of them starts."""
+
+    peer: list[Payment]
+    peer_keepalive: list[Payment]
+    shop: list[Payment]
+    notify: list[Request]
+    sends: dict[str, int]  # ordr_idxx -> POSTs of its deposit notification
+
+
+def prepare_round(shop: Server, standin: StandIn, database: Database, template: dict[str, str], tag: str, n_pay: int,
+                  n_notify: int, charset: str) -> Round:
+    """Window results for the peers and the shop, and virtual accounts with their deposits (setup, not timed)."""
+    tag += secrets.token_hex(3).upper()
+    peer = in_parallel(n_pay, lambda i: peer_payment(template, standin.window_base, f"PEER{tag}{i:06d}"))
+    peer_keepalive = in_parallel(n_pay, lambda i: peer_payment(template, standin.window_base, f"PEERKA{tag}{i:06d}"))
+    paid = in_parallel(n_pay, lambda _i: shop_payment(shop.url, standin.window_base, CARD))
+    accounts = in_parallel(n_notify, lambda _i: shop_payment(shop.url, standin.window_base, VBANK))
+    in_parallel(n_notify, lambda i: approve_setup(shop.url, accounts[i]))
+    bodies = deposit_bodies(database.check_url, [a.ordr_idxx for a in accounts], charset)
+    # A quarter of the deposits are sent twice, after all the others, as KCP retries.
+    notify = [Request("POST", "/common_return", body, FORM) for body in bodies + bodies[::4]]
+    sends = {a.ordr_idxx: 1 + (i % 4 == 0) for i, a in enumerate(accounts)}
+    return Round(peer, peer_keepalive, paid, notify, sends)
+
+
+def deposit_bodies(url: str, ordr_ids: list[str], charset: str) -> list[bytes]:
+    """One deposit notification per virtual-account order (tno and account as the shop recorded them)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = {r.ordr_idxx: r for r in conn.execute(text(
+                "SELECT o.ordr_idxx, o.tno, o.amount, p.account FROM orders o JOIN payments p ON p.order_id = o.id "
+                "WHERE o.status = 'awaiting_deposit'"))}
+    finally:
+        engine.dispose()
+    missing = [o for o in ordr_ids if o not in rows]
+    if missing:
+        raise RuntimeError(f"{len(missing)} virtual account(s) were not issued, e.g. {missing[0]}")
+    return [urlencode(deposit_form(o, rows[o].tno, rows[o].amount, rows[o].account or ""), encoding=charset).encode("ascii")
+            for o in ordr_ids]
+
+
+# --- the report ----------------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    """A number for the table ('-' for none)."""
+    if value is None or value != value:  # None or nan
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def table(runs: list[Run]) -> str:
+    """The runs of one database as a Markdown table."""
+    lines = ["| route | clients | req/s | p50 ms | p95 ms | ratio | own p50 ms | stmts/req | commits/req "
+             "| server CPU ms/req | stand-in CPU ms/req | PostgreSQL CPU ms/req | load 1m | others' CPU |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    order = ["/pp_ax_hub", "peer (sample: new connection per KCP call)", "peer (keep-alive to KCP)", "/common_return",
+             "bare Flask route", "catalog", "order page"]
+    for run in sorted(runs, key=lambda r: (order.index(r.result.name) if r.result.name in order else 99, r.result.clients)):
+        r = run.result
+        if run.ratio_to == "peer":
+            ratio = f"{run.ratio:.2f}x peer"
+        elif run.ratio_to:
+            ratio = f"{run.ratio:.0%} bare"
+        else:
+            ratio = ""
+        lines.append(
+            f"| {r.name} | {r.clients} | {r.rps:.0f} | {fmt(r.pct(50))} | {fmt(r.pct(95))} | {ratio} "
+            f"| {fmt(r.header_median('X-Shop-Time-Ms'), 2)} | {fmt(r.header_mean('X-Shop-Statements'))} "
+            f"| {fmt(r.header_mean('X-Shop-Commits'), 2)} | {fmt(run.per_request_ms(run.server_cpu), 2)} "
+            f"| {fmt(run.per_request_ms(run.standin_cpu), 2)} | {fmt(run.per_request_ms(run.postgres_cpu), 2)} "
+            f"| {run.load.split()[0]} | {run.others_share:.0%} |")
+    started = [f"{run.result.name} at {run.result.clients}: {run.postgres_sessions}" for run in runs if run.postgres_sessions]
+    if started:
+        lines += ["", "PostgreSQL backends started during a run (the CPU of any that also ended is not counted): "
+                  + "; ".join(started) + "."]
     return "\n".join(lines)
 
 
+def ceiling_report(runs: list[Run]) -> str:
+    """The load generator's own ceiling: what it reaches against a canned answer and a bare Flask route."""
+    lines = ["| target | clients | req/s | p50 ms | p95 ms | generator CPU ms/req | server CPU ms/req | load 1m | "
+             "others' CPU |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for run in runs:
+        r = run.result
+        lines.append(f"| {r.name} | {r.clients} | {r.rps:.0f} | {fmt(r.pct(50), 2)} | {fmt(r.pct(95), 2)} "
+                     f"| {fmt(r.cpu_per_request_ms, 3)} | {fmt(run.per_request_ms(run.server_cpu), 3)} | "
+                     f"{run.load.split()[0]} | {run.others_share:.0%} |")
+    return "\n".join(lines)
+
+
+def targets(runs: list[Run]) -> list[str]:
+    """Issue 18's targets against this run's figures (a report, not a pass/fail of the benchmark)."""
+    out = []
+    for run in runs:
+        r = run.result
+        if r.name == "/pp_ax_hub":
+            goal = 0.80 if r.clients == 1 else 0.70
+            keepalive = next((k.result.rps for k in runs if k.database == run.database and k.result.clients == r.clients
+                              and k.result.name == "peer (keep-alive to KCP)"), float("nan"))
+            peer = next((p for p in runs if p.database == run.database and p.result.clients == r.clients
+                         and p.result.name.startswith("peer (sample")), None)
+            peer_cpu = peer.per_request_ms(peer.server_cpu) if peer else float("nan")
+            cpu = run.per_request_ms(run.server_cpu)
+            out.append(f"- {run.database} /pp_ax_hub at {r.clients}: {run.ratio:.2f}x peer (target >= {goal:.2f}; "
+                       f"{r.rps / keepalive:.2f}x the keep-alive peer), "
+                       f"server CPU {fmt(cpu, 2)} ms/approval (target <= 5; the peer {fmt(peer_cpu, 2)} ms, "
+                       f"{cpu / peer_cpu:.1f}x)"
+                       + (f", own p50 {fmt(r.header_median('X-Shop-Time-Ms'), 2)} ms (target <= 3)" if r.clients == 1 else ""))
+        if r.name == "/common_return" and r.clients == 8:
+            out.append(f"- {run.database} /common_return at 8: {run.ratio:.0%} of bare (target >= 50%)")
+    return out
+
+
+def machine() -> str:
+    """CPUs and model, Python, kernel."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    return f"{os.cpu_count()} CPU(s), {model}; Python {platform.python_version()}; Linux {platform.release()}"
+
+
+# --- main -----------------------------------------------------------------------------------------------------
+
+
+def start_servers(stack: ExitStack, work: Path, cert: Path, key: Path, standin_kind: str) -> Servers:
+    """The stand-in, the bare route, the canned-answer server and the two peers (stopped by ``stack``)."""
+    standin = start_standin(work, cert, key, KEY_PASSWORD, standin_kind)
+    stack.callback(standin.stop)
+    env = base_env()
+    port = free_port()
+    bare = stack.enter_context(Server("bare route", gunicorn_command("tests.perf.bare:bare", port), port, env,
+                                      work / "bare.log").start(http_ready(port, path="/bare")))
+    port = free_port()
+    canned = stack.enter_context(Server("canned-answer server", [sys.executable, "-m", "tests.perf.canned", "--port",
+                                                                 str(port)], port, env, work / "canned.log")
+                                 .start(http_ready(port)))
+    peers = []
+    for mode in ("sample", "session"):
+        port = free_port()
+        peer_env = base_env(PEER_KCP_API_BASE=standin.api_base, PEER_CERT_FILE=standin.settings["KCP_CERT_FILE"],
+                            PEER_AMOUNT=str(AMOUNT), PEER_HTTP=mode, PEER_POOL=GUNICORN_SETTINGS[-1])
+        peers.append(stack.enter_context(Server(f"peer ({mode})", gunicorn_command("tests.perf.peer:from_env()", port),
+                                                port, peer_env, work / f"peer-{mode}.log")
+                                         .start(http_ready(port, "POST", "/kcp_api_pay"))))
+    return Servers(standin, bare, canned, peers[0], peers[1])
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the figures (Markdown)."""
+    """Run the benchmark, print the report (Markdown); exit 1 when anything was lost, doubled or refused."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (a few requests per scenario)")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL even when TEST_DATABASE_URL is set")
+    parser.add_argument("--clients", default="1,8", help="comma-separated numbers of clients (default 1,8; each of 1 and 8"
+                                                          " has its own request counts, others use those of 8)")
+    parser.add_argument("--standin", choices=("gunicorn", "kcp.sandbox"), default=STANDIN,
+                        help=f"how the KCP stand-in runs (default {STANDIN}; see tests/perf/standin.py)")
+    parser.add_argument("--notify-charset", default="utf-8", choices=("utf-8", "euc-kr"),
+                        help="charset of the common_return bodies (KCP's default is EUC-KR; the shop reads UTF-8 "
+                             "until issue 14 is merged)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases) and print its path")
     args = parser.parse_args(argv)
-    sizes = ({"page": 40, "pay": 20, "notify": 80, "bare": 100} if args.quick
-             else {"page": 200, "pay": 150, "notify": 480, "bare": 600})
+    clients = tuple(int(c) for c in args.clients.split(","))
+    sizes = SIZES["quick" if args.quick else "full"]
+    sizes = {**sizes, "pay": {c: sizes["pay"].get(c, sizes["pay"][8]) for c in clients},
+             "notify": {c: sizes["notify"].get(c, sizes["notify"][8]) for c in clients}}
     work = Path(tempfile.mkdtemp(prefix="kcp-bench-"))
+    problems: list[str] = []
+    started = time.monotonic()
+    print(f"# KCP shop benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print(f"\n{machine()}; load average at start {procstat.loadavg()}")
+    print(f"Servers: gunicorn {' '.join(GUNICORN_SETTINGS)} (shop, peers, bare route), 127.0.0.1; "
+          f"{'quick' if args.quick else 'full'} run; notifications {args.notify_charset}")
     try:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        with gunicorn("tests.perf.bare:bare", env) as (url, _proc):
-            bare: dict[tuple[str, int], Result] = {}
-            for c in CONCURRENCY:
-                # At least as many requests as any scenario sends at this concurrency, so that thread
-                # start-up and connection set-up weigh no more in the ceiling than in what it divides.
-                n = sizes["bare"] * max(1, c // 4) if c > 1 else sizes["bare"]
-                bare[("requests", c)] = load("bare Flask route", c, [lambda h: h.get(f"{url}/bare", timeout=60)] * n,
-                                             lambda r: r.status_code == 200)
-            n = sizes["bare"] * max(1, LIGHT_CLIENTS // 4)
-            bare[("http.client", LIGHT_CLIENTS)] = light_load("bare Flask route", LIGHT_CLIENTS, url,
-                                                              [("GET", "/bare", None)] * n, "ok")
-        print(f"# KCP shop benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}, {machine()}")
-        print(f"gunicorn -k gthread -w {WORKERS} --threads {THREADS}, loopback, sandbox over HTTP; "
-              f"Python {sys.version.split()[0]}\n")
-        print(report("SQLite (WAL)", run_database("sqlite", f"sqlite:///{work / 'shop.sqlite3'}", work, sizes, bare), bare))
-        if not args.sqlite_only:
-            with postgres_database() as pg_url:
-                if pg_url is None:
-                    print("### PostgreSQL\n\nskipped: set TEST_DATABASE_URL (scripts/test starts a server and sets it)\n")
-                else:
-                    print(report("PostgreSQL", run_database("postgresql", pg_url, work, sizes, bare), bare))
+        with ExitStack() as stack:
+            cert, key = generate_credentials(work / "credentials", KEY_PASSWORD)
+            servers = start_servers(stack, work, cert, key, args.standin)
+            print(describe(servers.standin) + "\n", flush=True)
+            meter = Meter(servers.standin)
+            ceiling = []
+            for c in clients:
+                for target, path, accept in ((servers.canned, "/", ACCEPT_BARE), (servers.bare, "/bare", ACCEPT_BARE)):
+                    name = "canned-answer server" if target is servers.canned else "bare Flask route"
+                    ceiling.append(meter.measure(name, "-", target, c, [Request("GET", path)] * sizes["ceiling"], accept))
+            print("## The load generator's ceiling (http.client, closed loop, one thread per client)\n")
+            print(ceiling_report(ceiling) + "\n", flush=True)
+            databases = [Database("SQLite (instance/shop.sqlite3 as shipped: WAL, synchronous FULL)", None,
+                                  f"sqlite:///{work / 'instance-sqlite' / 'shop.sqlite3'}")]
+            every: list[Run] = []
+            with postgres_database() as pg:
+                if pg is not None and not args.sqlite_only:
+                    databases.append(pg)
+                for database in databases:
+                    runs = run_database(database, servers, work, sizes, clients, args.notify_charset, problems)
+                    every += runs
+                    print(f"## {database.label}\n")
+                    print(table(runs) + "\n", flush=True)
+            if pg is None and not args.sqlite_only:
+                print("## PostgreSQL\n\nskipped: set TEST_DATABASE_URL (scripts/test starts a server and sets it)\n")
+            print("## Against the targets of " + TARGETS + "\n")
+            print("\n".join(targets(every)) + "\n")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"Took {time.monotonic() - started:.0f} s; load average at the end {procstat.loadavg()}.")
+    if problems:
+        print(f"\n## FAILED: {len(problems)} problem(s): something was lost, doubled or refused\n")
+        print("\n".join(f"- {p}" for p in problems[:50]))
+        return 1
+    print("\nChecks: every approval recorded once (and held once at the stand-in), every deposit credited exactly once, "
+          "every answer accepted.")
     return 0
 
 
