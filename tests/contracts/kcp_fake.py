@@ -58,8 +58,8 @@ RETURN_FIELDS = ("req_tx", "res_cd", "res_msg", "site_cd", "tran_cd", "ordr_idxx
 
 
 def serialized(pem: str) -> str:
-    """A PEM as one line (000: "serialized"); line breaks and spaces do not matter."""
-    return "".join(pem.split())
+    """A PEM as one line (000: "serialized"): its line breaks do not matter."""
+    return "".join(line.strip() for line in pem.strip().splitlines())
 
 
 @dataclass
