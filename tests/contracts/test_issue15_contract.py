@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
-from contract_support import ANDROID_UA, DESKTOP_UA, IPHONE_UA, Phone, parse_forms, shot, status_of
+from contract_support import ANDROID_UA, DESKTOP_UA, IPHONE_UA, SHOTS, Phone, parse_forms, shot, status_of
 from kcp_fake import FILTER_PATH, PAY_PATH, RETURN_FIELDS
 from standalone_support import Receiver, SandboxProcess, free_port
 
@@ -85,6 +85,7 @@ def test_points_and_gift_vouchers_are_controls_too_when_configured(shop_on_fake,
     values = {c["value"] for c in _controls(phone_page)}
     assert {"card", "acnt", "vcnt", "mobx", "ocb", "tpnt", "scbl", "sccl", "schm"} <= values
     shot(phone_page, "contract-15-nine-methods")
+    phone_page.locator("form[name=trade_reg] .method-tiles").screenshot(path=str(SHOTS / "contract-15-nine-methods-tiles.png"))
 
 
 # -- bullet 3: the trade registration ------------------------------------------------------------------------------
