@@ -10,7 +10,7 @@ import threading
 
 import pytest
 import requests
-from contract_support import BUYER, Phone, status_of
+from contract_support import BUYER, Phone, shot, status_of
 from kcp_fake import TWELVE
 from support import order_form
 
@@ -125,3 +125,31 @@ def test_the_pc_windows_result_is_approved_at_pp_ax_hub(shop_on_fake, fake_kcp, 
     assert status == ("awaiting_deposit" if pay_method == "VCNT" else "paid"), text[:1500]
     (approval,) = fake_kcp.api_calls("/gw/enc/v1/payment")
     assert approval["ordr_mony"] == "12000"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("decision", "status"), [("pay", "paid"), ("cancel", "pending")])
+def test_a_phone_walks_the_flow_through_the_stand_in(shop_on_fake, fake_kcp, phone_page, decision, status) -> None:
+    """Chromium as an iPhone: the shop at 127.0.0.1, the stand-in's page at localhost (another site), its button, the
+    auto-submitted post back to Ret_URL (no shop cookie goes along) and the order page."""
+    shop = shop_on_fake()
+    returns: list = []
+    phone_page.on("request", lambda r: returns.append(r) if r.url.endswith("/order_mobile") else None)
+    phone_page.goto(f"{shop.url}/order?product=tea")
+    phone_page.fill("input[name=buyr_name]", "홍길동")
+    phone_page.fill("input[name=buyr_tel2]", "010-1234-5678")
+    phone_page.fill("input[name=buyr_mail]", "buyer@example.com")
+    phone_page.locator("label:has(input[name=ActionResult][value=card])").tap()
+    phone_page.tap("#pay-button")
+    phone_page.wait_for_url(f"{fake_kcp.page_base}/smartpay/**")
+    phone_page.tap(f"#fake-{decision}")
+    phone_page.wait_for_url(f"{shop.url}/orders/KRS*")
+    (ret,) = returns
+    assert ret.method == "POST" and "cookie" not in ret.all_headers()
+    assert phone_page.locator("#order-status").get_attribute("data-status") == status
+    if decision == "pay":
+        tno = next(a.tno for a in fake_kcp.auths.values() if a.tno)
+        assert tno in phone_page.inner_text("main") and "buyer@example.com" in phone_page.content()
+    else:
+        assert phone_page.locator("#kcp-return").get_attribute("data-res-cd") == "3001"
+    shot(phone_page, f"contract-fake-walk-{decision}")
