@@ -1,7 +1,8 @@
 """The shop in KCP_ENV=test against ``python -m kcp.sandbox`` running as a separate process, over HTTP:
 exactly how a merchant uses the standalone sandbox (the shop knows nothing of it but the printed settings).
 A PC payment through the window, a deposit made by the sandbox's own command line, a partial refund from
-the admin pages, and a real browser paying across the two origins."""
+the admin pages, the smartphone flow (trade registration, the PayUrl page on the sandbox's origin, Ret_URL),
+and real browsers, a desktop and a phone, paying across the two origins."""
 
 from __future__ import annotations
 
