@@ -46,9 +46,15 @@ from .errors import SandboxError, answer_payload, ok_payload
 from .options import WindowOrder, format_amount, read_order
 from .transport import IN_PROCESS_KEY
 
-# Methods the sandbox's phone page offers (points and gift vouchers have no page here yet).
-OFFERED = {"CARD": "card", "BANK": "bank", "VCNT": "vbank", "MOBX": "mobile"}
-ACTION_RESULTS = {m.pay_method: m.action_result for m in MOBILE_METHODS.values() if m.pay_method in OFFERED}
+# The registration's pay_method -> the method of the sandbox's phone page (the PC window's names).
+OFFERED = {"CARD": "card", "BANK": "bank", "VCNT": "vbank", "MOBX": "mobile", "TPNT": "point", "GIFT": "voucher"}
+# 005 step 1: the ActionResult words that go with each pay_method, and the van_code each one names
+# (points: SCSK OK캐쉬백, SCWB 복지포인트; gift vouchers: SCBL, SCCL, SCHM; "" for the other methods).
+ACTION_RESULTS = {pay_method: {m.action_result: m.van_code for m in MOBILE_METHODS.values() if m.pay_method == pay_method}
+                  for pay_method in OFFERED}
+WITH_VAN_CODE = ("TPNT", "GIFT")
+# Methods whose Ret_URL post carries the buyer's cash-receipt choice (005: after a transfer, and points).
+CASH_BACK = ("bank", "vbank", "point")
 REGISTRATION_FIELDS = ("ordr_idxx", "good_mny", "good_name", "pay_method", "Ret_URL")
 # The order form's fields KCP posts back to Ret_URL (005 step 4), besides the result itself.
 ECHOED = ("site_cd", "ordr_idxx", "good_name", "buyr_name", "buyr_tel1", "buyr_tel2", "buyr_mail",
@@ -116,10 +122,7 @@ def register(app: Any, body: Mapping[str, Any], pay_url: str) -> dict[str, str]:
         raise SandboxError(codes.MALFORMED_REQUEST, "ordr_idxx: at most 40 characters")
     pay_method = fields["pay_method"]
     if pay_method not in OFFERED:
-        known = pay_method in ("TPNT", "GIFT")
-        raise SandboxError(codes.MALFORMED_REQUEST,
-                           f"pay_method {pay_method!r}: " + ("the sandbox has no points or gift-voucher page; "
-                                                             if known else "") + "CARD, BANK, VCNT or MOBX")
+        raise SandboxError(codes.MALFORMED_REQUEST, f"pay_method {pay_method!r}: {', '.join(OFFERED)}")
     ret_url = fields["Ret_URL"]
     if not URL_RE.match(ret_url) or len(ret_url) > 256:
         raise SandboxError(codes.MALFORMED_REQUEST, "Ret_URL: the shop's absolute http(s) URL")
@@ -181,6 +184,12 @@ class MobilePayment:
     order: WindowOrder
     form: dict[str, str]
     charset: str  # the Ret_URL post's charset: "utf-8" through the encoding filter, else "euc-kr"
+    van_code: str = ""  # points and gift vouchers: the company the order form named (005 step 1)
+
+    @property
+    def method(self) -> str:
+        """The page's method (card, bank, vbank, mobile, point, voucher)."""
+        return OFFERED[self.registration["pay_method"]]
 
 
 def registration(app: Any, approval_key: str) -> dict[str, Any] | None:
@@ -221,9 +230,7 @@ def check_payment(app: Any, form: Mapping[str, str], charset: str) -> MobilePaym
     for name, value in expected.items():
         if form.get(name, "").strip() != value:
             raise SandboxError(codes.TRADE_MISMATCH, f"{name} differs from the registration")
-    if form.get("ActionResult", "").strip() != ACTION_RESULTS[reg["pay_method"]]:
-        raise SandboxError(codes.TRADE_MISMATCH, f"ActionResult must be {ACTION_RESULTS[reg['pay_method']]} for "
-                                                 f"pay_method {reg['pay_method']}")
+    van_code = _van_code(form, reg["pay_method"])
     if reg["used_at"]:
         raise SandboxError(codes.TRADE_KEY_USED, f"used at {reg['used_at']}")
     window_form = {**form, "pay_method": TWELVE_DIGITS[reg["pay_method"]], "good_mny": str(reg["amount"]),
@@ -232,7 +239,33 @@ def check_payment(app: Any, form: Mapping[str, str], charset: str) -> MobilePaym
         window_form["used_card_YN"] = "Y"  # KCP's mobile sample sends used_card alone
     order = read_order(window_form, engine.sites(app))
     order = dataclasses.replace(order, va_date=_va_date(form, order))
-    return MobilePayment(reg, order, form, charset)
+    return MobilePayment(reg, order, form, charset, van_code)
+
+
+def _van_code(form: Mapping[str, str], pay_method: str) -> str:
+    """The ActionResult / van_code pair of the order form checked against pay_method; the van_code.
+
+    An ActionResult that names another method is SB22. An empty one is taken from pay_method (and
+    van_code): KCP's PHP sample sends it empty (its order_mobile.php reads ``actionResult``, a name
+    its own form never posts). Points and gift vouchers need a van_code of their pay_method, or an
+    ActionResult that names one (005's table); a van_code that contradicts the ActionResult is SB09.
+    """
+    words = ACTION_RESULTS[pay_method]
+    action = form.get("ActionResult", "").strip()
+    if action and action not in words:
+        raise SandboxError(codes.TRADE_MISMATCH, f"ActionResult {action!r} does not go with pay_method {pay_method} "
+                                                 f"({', '.join(words)})")
+    if pay_method not in WITH_VAN_CODE:
+        return ""
+    van_code = form.get("van_code", "").strip().upper()
+    if action and van_code and van_code != words[action]:
+        raise SandboxError(codes.MALFORMED_REQUEST, f"van_code {van_code!r} does not go with ActionResult {action!r} "
+                                                    f"({words[action]})")
+    van_code = van_code or words.get(action, "")
+    if van_code not in words.values():
+        raise SandboxError(codes.MALFORMED_REQUEST, f"van_code {van_code or '(empty)'}: for pay_method {pay_method} one "
+                                                    f"of {', '.join(words.values())}")
+    return van_code
 
 
 def _lang(form: Mapping[str, str]) -> str:
@@ -258,7 +291,7 @@ def _page(payment: MobilePayment, lang: str, error: SandboxError | None = None) 
     hidden = {k: v for k, v in payment.form.items() if not k.startswith("sb_")}
     chosen = {k: v for k, v in payment.form.items() if k.startswith("sb_")}
     body = render_template("sandbox/mobile.html", order=order, lang=lang, hidden=hidden, chosen=chosen,
-                           charset=payment.charset, method=OFFERED[payment.registration["pay_method"]],
+                           charset=payment.charset, method=payment.method, van_code=payment.van_code,
                            amount_text=format_amount(order.amount, order.currency, lang),
                            va_date_text=_pretty_time(order.va_date), trace_no=payment.registration["trace_no"],
                            error=error.payload() if error else None)
@@ -381,7 +414,12 @@ def _authorize(app: Any, payment: MobilePayment, form: Mapping[str, str]) -> dic
                                (now, key)).rowcount
     if claimed != 1:
         raise SandboxError(codes.TRADE_KEY_USED, "another payment with this approval_key was just made")
-    choice = {**form, "sb_method": OFFERED[payment.registration["pay_method"]]}
+    choice = {**form, "sb_method": payment.method}
+    # The company is the one the order form named (van_code): KCP's page for it, no other to choose.
+    if payment.method == "point":
+        choice["sb_pnt_issue"] = payment.van_code
+    elif payment.method == "voucher":
+        choice["sb_tk_van_code"] = payment.van_code
     try:
         result = engine.authorize(app, payment.order, choice)
     except SandboxError:
@@ -390,9 +428,9 @@ def _authorize(app: Any, payment: MobilePayment, form: Mapping[str, str]) -> dic
         raise
     with ledger.write(app) as conn:
         conn.execute("UPDATE trade_registrations SET enc_data = ? WHERE approval_key = ?", (result["enc_data"], key))
-    if OFFERED[payment.registration["pay_method"]] not in ("bank", "vbank"):
+    if payment.method not in CASH_BACK:
         return result
-    picked = _picked(app, result["enc_data"])  # 005: cash_yn / cash_tr_code come back after a transfer
+    picked = _picked(app, result["enc_data"])  # 005: cash_yn / cash_tr_code come back after a transfer, and points
     cash = picked.get("cash_yn") == "Y"
     return {**result, "cash_yn": "Y" if cash else "N", "cash_tr_code": picked.get("cash_tr_code", "") if cash else ""}
 

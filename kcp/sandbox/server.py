@@ -109,9 +109,11 @@ def create_app(instance: Path | str, settings: Settings | None = None) -> Flask:
         """No HTML error pages: a KCP caller reads JSON from every path (SB30, HTTP 200), as inside the prefix."""
         if exc.code in (404, 405):
             return api.unknown_path_answer(request.path, request.method, prefix=bp.url_prefix or "")
-        code = "8999" if (exc.code or 500) >= 500 else codes.MALFORMED_REQUEST
+        status = exc.code or 500
+        code = "8999" if status >= 500 else codes.MALFORMED_REQUEST
+        # A refusal (a body over the size limit, ...) is HTTP 200 with KCP's JSON, as KCP answers its refusals.
         return Response(json.dumps({"res_cd": code, "res_msg": exc.name, "res_en_msg": exc.description or exc.name}),
-                        status=exc.code or 500, mimetype="application/json")
+                        status=status if status >= 500 else 200, mimetype="application/json")
 
     return app
 

@@ -42,7 +42,7 @@ TEST_VALUES: tuple[TestValue, ...] = (
               codes.CARD_AUTH_FAILED),
     TestValue("card_expiry in the past or not YYMM", "/gw/hub/v1/payment", "refused", codes.CARD_EXPIRY_INVALID),
     TestValue("any 6 digits", "window: mobile verification code", "approved", "0000"),
-    TestValue("any values", "window: points card number / password, voucher number", "approved", "0000"),
+    TestValue("any values", "window and phone page: points card number / password, voucher number", "approved", "0000"),
     TestValue("ordr_mony other than the window's amount", "/gw/enc/v1/payment", "refused; the authorization is used up",
               codes.AMOUNT_MISMATCH),
     TestValue("the same enc_data twice", "/gw/enc/v1/payment", "the second is refused", codes.ENC_DATA_REUSED),

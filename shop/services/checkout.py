@@ -76,6 +76,8 @@ PAYMENT_FIELDS = (
     "account", "va_date", "depositor", "commid", "mobile_no", "van_cd", "van_id",
 )
 INT_FIELDS = frozenset({"quota", "card_mny", "coupon_mny", "bk_mny"})
+# Methods KCP approves that its inquiry (002) cannot look up: no pay_type exists for them.
+NOT_INQUIRABLE = frozenset({"point", "voucher"})
 
 # The order form's signed token (ours, not KCP's: a hidden field beside csrf_token).
 ORDER_TOKEN_FIELD = "order_token"
@@ -423,6 +425,9 @@ def _approved_for(ordr_idxx: str, approval: Approval) -> _Verdict:
     (``ordr_idxx``, as the sandbox's does), it settles the question without another round trip;
     otherwise the documented inquiry (002) by ``tno`` plus ``mod_ordr_idxx`` asks KCP whether
     that transaction is that order's: one more call, paid only when the answer did not say.
+    Points and gift vouchers have no inquiry ``pay_type`` in 002 (PACA, PABK, PAVC, PAMC only):
+    for them KCP's own check, the approval of ``ordr_mony`` = this order's amount, is all there
+    is, as in KCP's samples; asking for more would leave every such payment ``unknown`` at KCP.
     """
     answered = str(approval.raw.get("ordr_idxx") or "").strip()
     if answered:
@@ -430,6 +435,10 @@ def _approved_for(ordr_idxx: str, approval: Approval) -> _Verdict:
             return _Verdict()
         return _Verdict(other=Reason(N_("KCP's answer names order %(other)s"), other=answered))
     pay_type = PAY_TYPES.get(approval.pay_method)
+    if pay_type is None and approval.pay_method in NOT_INQUIRABLE:
+        log.info("order %s: tno %s (%s) taken on KCP's amount check alone: 002 has no inquiry for this method",
+                 ordr_idxx, approval.tno, approval.pay_method)
+        return _Verdict()
     if pay_type is None:
         return _Verdict(unconfirmed=f"no inquiry pay_type for method {approval.pay_method!r}")
     kcp = get_kcp()

@@ -72,7 +72,7 @@ def test_in_process_the_payurl_is_on_the_shops_own_origin(app):
 @pytest.mark.parametrize(("change", "code"), [
     ({"site_cd": "t0000"}, "3014"), ({"site_cd": "A1B2C"}, "3014"), ({"kcp_cert_info": ""}, "SB09"),
     ({"good_mny": "1,004"}, "SB09"), ({"good_mny": "0"}, "SB09"), ({"good_mny": "12.5"}, "SB09"), ({"good_mny": ""}, "SB09"),
-    ({"pay_method": "100000000000"}, "SB09"), ({"pay_method": "TPNT"}, "SB09"), ({"Ret_URL": "/order_mobile"}, "SB09"),
+    ({"pay_method": "100000000000"}, "SB09"), ({"pay_method": "POINT"}, "SB09"), ({"Ret_URL": "/order_mobile"}, "SB09"),
     ({"Ret_URL": ""}, "SB09"), ({"ordr_idxx": ""}, "SB09"), ({"escw_used": "Y"}, "SB09"),
 ])
 def test_registration_refuses_what_kcp_refuses(server, kcp, change, code):
@@ -255,3 +255,65 @@ def test_the_registration_is_logged_masked(server, kcp):
     assert json.loads(call["request_json"])["kcp_cert_info"].startswith("<")
     assert json.loads(call["response_json"])["Code"] == "0000"
     assert urlsplit(json.loads(call["response_json"])["PayUrl"]).path == "/_sandbox/kcp/pay/mobileGW.kcp"
+
+
+# -- points and gift vouchers (005: TPNT / GIFT with a van_code) ----------------------------------------
+
+
+@pytest.mark.parametrize(("action_result", "pay_method", "van_code", "twelve", "answer_field"), [
+    ("ocb", "TPNT", "SCSK", "000100000000", "pnt_issue"), ("tpnt", "TPNT", "SCWB", "000100000000", "pnt_issue"),
+    ("scbl", "GIFT", "SCBL", "000000001000", "tk_van_code"), ("sccl", "GIFT", "SCCL", "000000001000", "tk_van_code"),
+    ("schm", "GIFT", "SCHM", "000000001000", "tk_van_code"),
+])
+def test_points_and_gift_vouchers_pay_on_the_company_the_form_names(server, kcp, action_result, pay_method, van_code,
+                                                                     twelve, answer_field):
+    trade = register(kcp, pay_method=pay_method)
+    page = open_page(server, pay_form(trade, pay_method=pay_method, action_result=action_result, van_code=van_code,
+                                      shop_user_id="buyer-1"))
+    assert page.status_code == 200, page.text[:500]
+    html = page.text
+    # The one company van_code names, preselected; what the buyer types is marked required.
+    field = "sb_pnt_issue" if pay_method == "TPNT" else "sb_tk_van_code"
+    assert re.findall(rf'name="{field}" value="(\w+)"', html) == [van_code]
+    assert re.search(rf'name="{field}" value="{van_code}" required checked', html)
+    for name in (("sb_pnt_id", "sb_pnt_pwd") if pay_method == "TPNT" else ("sb_tk_no",)):
+        assert re.search(rf'name="{name}"[^>]*required', html), name
+    typed = {"sb_pnt_id": "1234123412341234", "sb_pnt_pwd": "1234"} if pay_method == "TPNT" else {"sb_tk_no": "4000123412341234"}
+    fields = forms_of(pay(server, page, **typed).text)["mp-return"].fields
+    assert (fields["res_cd"], fields["use_pay_method"], fields["good_mny"]) == ("0000", twelve, "1004")
+    approval = kcp.approve(tran_cd=fields["tran_cd"], enc_data=fields["enc_data"], enc_info=fields["enc_info"], ordr_mony=1004)
+    assert approval.amount == 1004 and approval.raw[answer_field] == van_code
+
+
+def test_points_return_the_cash_receipt_choice(server, kcp):
+    """005: cash_yn / cash_tr_code come back after a transfer, and points."""
+    trade = register(kcp, pay_method="TPNT")
+    page = open_page(server, pay_form(trade, pay_method="TPNT", action_result="ocb", van_code="SCSK", disp_tax_yn="Y"))
+    fields = forms_of(pay(server, page, sb_pnt_id="1234", sb_pnt_pwd="1234", sb_cash_yn="Y",
+                          sb_cash_tr_code="0").text)["mp-return"].fields
+    assert (fields["cash_yn"], fields["cash_tr_code"]) == ("Y", "0")
+
+
+@pytest.mark.parametrize(("pay_method", "change"), [
+    ("CARD", {"ActionResult": ""}), ("TPNT", {"ActionResult": "", "van_code": "SCWB"}),
+    ("GIFT", {"ActionResult": "schm", "van_code": ""}),
+])
+def test_an_empty_action_result_or_van_code_is_taken_from_the_rest(server, kcp, pay_method, change):
+    """KCP's PHP sample posts ActionResult empty (its order_mobile.php reads ``actionResult``, a name its own form
+    never posts): the page goes by pay_method (and van_code), as KCP's must for its sample to work."""
+    trade = register(kcp, pay_method=pay_method)
+    page = open_page(server, {**pay_form(trade, pay_method=pay_method), **change})
+    assert page.status_code == 200, page.text[:600]
+    assert "mp-form" in page.text
+
+
+@pytest.mark.parametrize(("pay_method", "change", "code"), [
+    ("TPNT", {"ActionResult": "ocb", "van_code": "SCWB"}, "SB09"),   # a van_code another ActionResult names
+    ("GIFT", {"ActionResult": "", "van_code": "SCSK"}, "SB09"),      # a points company for a voucher
+    ("TPNT", {"ActionResult": "", "van_code": ""}, "SB09"),          # no company at all
+    ("GIFT", {"ActionResult": "ocb", "van_code": "SCSK"}, "SB22"),   # points for a voucher registration
+])
+def test_a_van_code_that_does_not_fit_is_refused(server, kcp, pay_method, change, code):
+    trade = register(kcp, pay_method=pay_method)
+    page = open_page(server, {**pay_form(trade, pay_method=pay_method), **change})
+    assert page.status_code == 400 and f"[{code}]" in page.text and "mp-form" not in page.text

@@ -234,6 +234,26 @@ def test_mobile_phone_billing(shop, phone):
     _shot(phone, "mobile-3-result")
 
 
+def test_points_and_a_gift_voucher_on_a_phone(serve, phone):
+    """KCP_MOBILE_METHODS with points and gift vouchers: KCP's page is the company the buyer picked (van_code)."""
+    first = serve()  # KCP's side (its sandbox), reached as localhost: another site
+    shop = serve(KCP_API_BASE=f"http://localhost:{first.port}/_sandbox/kcp",
+                 KCP_MOBILE_METHODS="card,acnt,vcnt,mobx,ocb,tpnt,scbl,sccl,schm")
+    _order(phone, shop, "tea", "ocb", "points")
+    assert phone.locator("input[name=sb_pnt_issue]:checked").get_attribute("value") == "SCSK"
+    phone.fill("input[name=sb_pnt_id]", "1234123412341234")
+    phone.fill("input[name=sb_pnt_pwd]", "1234")
+    _pay(phone, "points")
+    assert _status(phone) == "paid"
+    _shot(phone, "points-3-result")
+    _order(phone, shop, "tea", "sccl", "voucher")
+    assert phone.locator("input[name=sb_tk_van_code]:checked").get_attribute("value") == "SCCL"
+    phone.fill("input[name=sb_tk_no]", "4000123412341234")
+    _pay(phone, "voucher")
+    assert _status(phone) == "paid"
+    _shot(phone, "voucher-3-result")
+
+
 def test_buyer_cancel_on_kcps_page(shop, phone):
     _order(phone, shop, "notebook", "card", "cancel")
     phone.tap(".mp-cancel")

@@ -15,7 +15,7 @@ import requests
 from mobile_support import ANDROID_UA, DESKTOP_UA, IPHONE_UA, PHONE_BUYER, PhoneBuyer, forms_of
 from support import LiveServer
 
-from kcp.sandbox import ledger, notifier
+from kcp.sandbox import notifier
 from kcp.signing import generate_credentials
 from shop.views.mobile import is_phone
 
@@ -399,14 +399,30 @@ def test_order_mobile_wants_no_csrf_token_and_no_approval_key(checkout, phone):
     assert checkout.order_row(ordr_idxx)["status"] == "paid"
 
 
-def test_points_and_gift_vouchers_when_the_shop_offers_them(serve):
-    shop = serve(KCP_MOBILE_METHODS="card,acnt,vcnt,mobx,ocb,scbl")
+@pytest.mark.parametrize(("action_result", "van_code", "method", "typed"), [
+    ("ocb", "SCSK", "point", {"sb_pnt_id": "1234123412341234", "sb_pnt_pwd": "1234"}),
+    ("tpnt", "SCWB", "point", {"sb_pnt_id": "welfare-1", "sb_pnt_pwd": "1234"}),
+    ("scbl", "SCBL", "voucher", {"sb_tk_no": "4000123412341234"}), ("sccl", "SCCL", "voucher", {"sb_tk_no": "4000"}),
+    ("schm", "SCHM", "voucher", {"sb_tk_no": "4000123412341234"}),
+])
+def test_points_and_gift_vouchers_pay_when_the_shop_offers_them(serve, action_result, van_code, method, typed):
+    """KCP_MOBILE_METHODS with 005's points and gift-voucher words: each one pays through the sandbox's page."""
+    shop = serve(KCP_MOBILE_METHODS="card,acnt,vcnt,mobx,ocb,tpnt,scbl,sccl,schm")
     phone = PhoneBuyer(shop.url, lang="ko")
     page = phone.order_page("tea").text
-    assert "OK캐쉬백" in page and "도서상품권" in page and 'value="ocb"' in page and 'value="scbl"' in page
-    # The sandbox has no points page: it refuses the registration (SB09) and the buyer is told.
-    response = phone.register("tea", "ocb")
-    assert response.status_code == 502 and "SB09" in response.text
-    call = ledger.read_one(shop.app, "SELECT request_json FROM api_calls WHERE api = 'trade_register'")
-    sent = json.loads(call["request_json"])
-    assert sent["pay_method"] == "TPNT"
+    for word, name in (("ocb", "OK캐쉬백"), ("tpnt", "복지포인트"), ("scbl", "도서상품권"), ("sccl", "문화상품권"),
+                       ("schm", "해피머니")):
+        assert f'value="{word}"' in page and name in page
+    ordr_idxx, order_info = phone.start("tea", action_result)
+    assert (order_info.fields["ActionResult"], order_info.fields["van_code"]) == (action_result, van_code)
+    assert order_info.fields["pay_method"] == ("TPNT" if method == "point" else "GIFT")
+    assert order_info.fields["shop_user_id"]  # 문화상품권 needs the buyer's id at the shop
+    kcp_page = phone.kcp_page(order_info)
+    assert kcp_page.status_code == 200, kcp_page.text[:500]
+    response = phone.back_to_shop(phone.pay_on_kcp(kcp_page, method, **typed))
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/orders/{ordr_idxx}")
+    with shop.app.app_context():
+        from shop.extensions import db
+        from shop.models import Order
+        order = db.session.execute(db.select(Order).where(Order.ordr_idxx == ordr_idxx)).scalar_one()
+        assert (order.status, order.pay_method, order.payment.amount) == ("paid", method, 12000)

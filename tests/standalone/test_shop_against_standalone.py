@@ -1,7 +1,8 @@
 """The shop in KCP_ENV=test against ``python -m kcp.sandbox`` running as a separate process, over HTTP:
 exactly how a merchant uses the standalone sandbox (the shop knows nothing of it but the printed settings).
 A PC payment through the window, a deposit made by the sandbox's own command line, a partial refund from
-the admin pages, and a real browser paying across the two origins."""
+the admin pages, the smartphone flow (trade registration, the PayUrl page on the sandbox's origin, Ret_URL),
+and real browsers, a desktop and a phone, paying across the two origins."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from mobile_support import IPHONE_UA, PHONE_BUYER, forms_of
 from standalone_support import SandboxProcess
 from support import BUYER, PAY_METHOD, LiveServer, csrf_token, order_form, window_authorize
 
@@ -117,11 +120,52 @@ def test_pc_payment_deposit_and_partial_refund_over_http(shop: ShopOnSandbox) ->
     assert int(kcp_says["rem_mny"]) == int(kcp_says["amount"]) - 400
 
 
-@pytest.mark.skip(reason="the mobile payment against the standalone sandbox is added with the smartphone flow "
-                         "(issue 15: /std/tradeReg/register and the PayUrl page) once both are merged")
+def _mobile_pay(shop: ShopOnSandbox, action_result: str, choice: dict[str, str]) -> tuple[str, requests.Response]:
+    """The smartphone flow over HTTP: the phone's order page and trade registration at the shop, the PayUrl page of
+    the sandbox process (another origin), the buyer's payment there, KCP's post back to Ret_URL without the shop's
+    cookie; returns (ordr_idxx, /order_mobile's answer)."""
+    phone = requests.Session()
+    phone.headers["User-Agent"] = IPHONE_UA
+    page = phone.get(f"{shop.url}/order", params={"product": "speaker"}, timeout=15)
+    trade_reg = forms_of(page.text)["trade_reg"]
+    registered = phone.post(urljoin(page.url, trade_reg.action), allow_redirects=False, timeout=30,
+                            data={**trade_reg.fields, **PHONE_BUYER, "ActionResult": action_result})
+    assert registered.status_code == 303, registered.text[:800]
+    landing = phone.get(urljoin(page.url, registered.headers["Location"]), timeout=15)
+    order_info = forms_of(landing.text)["order_info"]
+    ordr_idxx = order_info.fields["ordr_idxx"]
+    # PayUrl came from the sandbox process's answer: its own origin, a page a browser can open.
+    pay_url = order_info.fields["PayUrl"]
+    assert pay_url == f"{shop.sandbox.url}/_sandbox/kcp/pay/mobileGW.kcp"
+    assert order_info.fields["Ret_URL"] == f"{shop.url}/order_mobile"
+    kcp_page = requests.post(urljoin(landing.url, order_info.action), data=order_info.fields, timeout=15)
+    assert kcp_page.status_code == 200 and kcp_page.url.startswith(shop.sandbox.url), kcp_page.text[:500]
+    mp_form = forms_of(kcp_page.text)["mp-form"]
+    paid = requests.post(urljoin(kcp_page.url, mp_form.action), data={**mp_form.fields, **choice, "sb_agree": "Y"}, timeout=15)
+    ret = forms_of(paid.text)["mp-return"]
+    assert ret.action == f"{shop.url}/order_mobile" and ret.fields["res_cd"] == "0000"
+    back = requests.post(ret.action, data=ret.fields, allow_redirects=False, timeout=30)  # cross-site: no cookie
+    return ordr_idxx, back
+
+
 def test_mobile_payment_over_http(shop: ShopOnSandbox) -> None:
-    """Place for the mobile flow: trade registration at the sandbox process, its PayUrl page, Ret_URL back
-    to the shop's /order_mobile, approval, over HTTP against `python -m kcp.sandbox`."""
+    """The smartphone flow: trade registration at the sandbox process, its PayUrl page, Ret_URL back to the shop's
+    /order_mobile, approval; then a virtual account paid by a deposit from the sandbox's own command line."""
+    ordr_idxx, back = _mobile_pay(shop, "card", {"sb_card_cd": "CCKM", "sb_quota": "3"})
+    assert back.status_code == 303 and back.headers["Location"] == f"/orders/{ordr_idxx}"
+    assert shop.status(ordr_idxx) == "paid"
+    with shop.app.app_context():
+        from shop.extensions import db
+        from shop.models import Order
+        tno = db.session.execute(db.select(Order.tno).where(Order.ordr_idxx == ordr_idxx)).scalar_one()
+    kcp_says = shop.kcp_inquiry(tno, "PACA")
+    assert (kcp_says["res_cd"], kcp_says["amount"], kcp_says["quota"]) == ("0000", "129000", "03")
+
+    vbank_order, back = _mobile_pay(shop, "vcnt", {"sb_vbank_cd": "04"})
+    assert back.status_code == 303 and shop.status(vbank_order) == "awaiting_deposit"
+    deposit = shop.sandbox.cli("deposit", vbank_order)
+    assert deposit.returncode == 0 and "counts as 0000" in deposit.stdout, deposit.stdout + deposit.stderr
+    assert shop.status(vbank_order) == "paid"
 
 
 @pytest.mark.browser
@@ -154,4 +198,50 @@ def test_a_browser_pays_across_the_two_origins(shop: ShopOnSandbox) -> None:
         page.wait_for_url("**/orders/KRS*")
         assert page.locator("#order-status").get_attribute("data-status") == "paid"
         page.screenshot(path=str(shots / "standalone-result-paid.png"))
+        browser.close()
+
+
+@pytest.mark.browser
+def test_a_phone_pays_across_the_two_origins(shop: ShopOnSandbox) -> None:
+    """A phone (iPhone 13 emulation) leaves the shop for the sandbox process's PayUrl page and is posted back to
+    Ret_URL. The phone opens the shop as localhost, the sandbox answers at 127.0.0.1: another site, so KCP's post back
+    is cross-site and the shop's SameSite=Lax cookie stays home, as with KCP."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no /usr/bin/chromium")
+    shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    shop_origin = f"http://localhost:{shop.server.port}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(**p.devices["iPhone 13"], locale="ko-KR")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        returns: list[Any] = []
+        page.on("request", lambda request: returns.append(request) if request.url.endswith("/order_mobile") else None)
+        page.goto(f"{shop_origin}/order?product=speaker")
+        assert page.locator("form[name=trade_reg]").count() == 1 and page.locator("script[src*=payplus]").count() == 0
+        page.fill("input[name=buyr_name]", "홍길동")
+        page.fill("input[name=buyr_tel2]", "010-1234-5678")
+        page.fill("input[name=buyr_mail]", "buyer@example.com")
+        page.check("input[name=ActionResult][value=card]")
+        page.screenshot(path=str(shots / "standalone-phone-1-order.png"), full_page=True)
+        page.tap("#pay-button")
+        page.wait_for_url(f"{shop.sandbox.url}/_sandbox/kcp/pay/**")
+        assert urlsplit(page.url).netloc == urlsplit(shop.sandbox.url).netloc != urlsplit(shop_origin).netloc
+        assert page.locator("meta[name=viewport]").count() == 1
+        assert page.locator("[data-testid=amount]").inner_text().strip() == "129,000원"
+        page.check("input[name=sb_card_cd][value=CCSS]")
+        page.select_option("select[name=sb_quota]", "6")
+        page.check("input[name=sb_agree]")
+        page.screenshot(path=str(shots / "standalone-phone-2-kcp.png"))
+        page.tap("#mp-pay")
+        page.wait_for_url(f"{shop_origin}/orders/KRS*")
+        assert page.locator("#order-status").get_attribute("data-status") == "paid"
+        (ret,) = returns
+        assert ret.method == "POST" and "cookie" not in ret.all_headers()
+        assert "6개월" in page.inner_text("main") and "buyer@example.com" in page.content()  # the phone's own session
+        page.screenshot(path=str(shots / "standalone-phone-3-paid.png"), full_page=True)
         browser.close()

@@ -1,0 +1,62 @@
+"""Fixtures of the contract tests: the shop in KCP_ENV=test against a KCP stand-in that is not the project's
+sandbox (kcp_fake.FakeKcp), and Chromium with phone emulation (helpers in contract_support.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from contract_support import CHROMIUM, CHROMIUM_ARGS
+from kcp_fake import FakeKcp
+from support import LiveServer
+
+
+@pytest.fixture
+def fake_kcp(kcp_credentials) -> Iterator[FakeKcp]:
+    """The stand-in, knowing the test certificate as T0000's."""
+    fake = FakeKcp(kcp_credentials[0])
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def shop_on_fake(make_app, fake_kcp, kcp_credentials) -> Iterator[Callable[..., LiveServer]]:
+    """Start the shop (KCP_ENV=test) against the stand-in, with config overrides; stopped at the end."""
+    made: list[LiveServer] = []
+
+    def start(**overrides: Any) -> LiveServer:
+        server = LiveServer(poll_interval=0.05, name="shop-on-fake")
+        server.start(make_app(**{**fake_kcp.shop_config(*kcp_credentials), **overrides}))
+        assert server.app.extensions["kcp"].config.env == "test"
+        made.append(server)
+        return server
+
+    yield start
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Playwright and Debian's Chromium (never downloaded): (playwright, browser)."""
+    api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium")
+    with api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield p, browser
+        browser.close()
+
+
+@pytest.fixture
+def phone_page(chromium) -> Iterator[Any]:
+    """A phone in Chromium: iPhone 13 emulation (390x844 screen, phone User-Agent, touch, scale factor 3)."""
+    playwright, browser = chromium
+    context = browser.new_context(**playwright.devices["iPhone 13"], locale="ko-KR")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    assert page.evaluate("navigator.maxTouchPoints") > 0 and page.evaluate("devicePixelRatio") == 3
+    yield page
+    context.close()
