@@ -1,5 +1,6 @@
-"""Fixtures shared by every test: real RSA credentials, a fresh app on real SQLite files, and a
-real HTTP server that serves the app (and so its sandbox) on 127.0.0.1."""
+"""Fixtures shared by every test: real RSA credentials, a fresh app on real SQLite files, a real HTTP
+server that serves the app (and so its sandbox) on 127.0.0.1, and Debian's Chromium for the browser
+tests (one per session, a fresh context per test; tests/browser_support.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from app import CONTRACT_KEYS, EXTRA_KEYS, create_app
 from kcp.signing import generate_credentials
 
 KEY_PASSWORD = "test-key-password"
+
+# The browser fixtures (chromium, browser, page, playwright), --browser-trace and the failure artifacts.
+pytest_plugins = ("browser_support",)
 
 
 @pytest.fixture(autouse=True)

@@ -125,33 +125,25 @@ def test_mobile_payment_over_http(shop: ShopOnSandbox) -> None:
 
 
 @pytest.mark.browser
-def test_a_browser_pays_across_the_two_origins(shop: ShopOnSandbox) -> None:
+def test_a_browser_pays_across_the_two_origins(shop: ShopOnSandbox, browser) -> None:
     """The shop's page on one origin frames the window of the sandbox process on another, as with KCP."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.skip("no /usr/bin/chromium")
     shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR").new_page()
-        page.set_default_timeout(15_000)
-        page.goto(f"{shop.url}/order?product=speaker")
-        page.fill("input[name=buyr_name]", "홍길동")
-        page.fill("input[name=buyr_tel2]", "010-1234-5678")
-        page.fill("input[name=buyr_mail]", "buyer@example.com")
-        page.check("input[name=pay_choice][value=card]")
-        page.click("#pay-button")
-        window = page.frame_locator("#kcp-sandbox-overlay iframe")
-        window.locator("input[name=sb_card_cd][value=CCKM]").check(force=True)
-        window.locator("input[name=sb_agree]").check(force=True)
-        page.screenshot(path=str(shots / "standalone-window-over-the-shop.png"))
-        frame_url = page.frames[-1].url
-        assert frame_url.startswith(shop.sandbox.url) and not frame_url.startswith(shop.url)  # another origin
-        window.locator("#kw-pay").click()
-        page.wait_for_url("**/orders/KRS*")
-        assert page.locator("#order-status").get_attribute("data-status") == "paid"
-        page.screenshot(path=str(shots / "standalone-result-paid.png"))
-        browser.close()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR").new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{shop.url}/order?product=speaker")
+    page.fill("input[name=buyr_name]", "홍길동")
+    page.fill("input[name=buyr_tel2]", "010-1234-5678")
+    page.fill("input[name=buyr_mail]", "buyer@example.com")
+    page.check("input[name=pay_choice][value=card]")
+    page.click("#pay-button")
+    window = page.frame_locator("#kcp-sandbox-overlay iframe")
+    window.locator("input[name=sb_card_cd][value=CCKM]").check(force=True)
+    window.locator("input[name=sb_agree]").check(force=True)
+    page.screenshot(path=str(shots / "standalone-window-over-the-shop.png"))
+    frame_url = page.frames[-1].url
+    assert frame_url.startswith(shop.sandbox.url) and not frame_url.startswith(shop.url)  # another origin
+    window.locator("#kw-pay").click()
+    page.wait_for_url("**/orders/KRS*")
+    assert page.locator("#order-status").get_attribute("data-status") == "paid"
+    page.screenshot(path=str(shots / "standalone-result-paid.png"))
