@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,28 @@ def app_config(tmp_path: Path, kcp_credentials: tuple[Path, Path, str]) -> dict[
     }
 
 
+@pytest.fixture(scope="session")
+def sandbox_merchant_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The instance/kcp-sandbox/ folder a shop in sandbox mode makes on its first start (a certificate, an
+    encrypted key and its password), made once: make_app copies it into each test's instance folder, where
+    a new RSA key per app cost a tenth of a second. tests/test_app_startup.py covers the first start itself."""
+    from kcp.sandbox.credentials import ensure_credentials
+
+    directory = tmp_path_factory.mktemp("sandbox-merchant") / "kcp-sandbox"
+    ensure_credentials(directory)
+    return directory
+
+
 @pytest.fixture
-def make_app(tmp_path: Path, app_config: dict[str, Any]) -> Callable[..., Any]:
-    """Build an app with app_config plus overrides; its instance folder is tmp_path/instance."""
+def make_app(tmp_path: Path, app_config: dict[str, Any], sandbox_merchant_files: Path) -> Callable[..., Any]:
+    """Build an app with app_config plus overrides; its instance folder is tmp_path/instance (with the
+    session's sandbox merchant files, as a shop has them after its first start)."""
 
     def _make(**overrides: Any):
-        return create_app({**app_config, **overrides}, instance_path=tmp_path / "instance")
+        instance = tmp_path / "instance"
+        if not (instance / "kcp-sandbox").exists():
+            shutil.copytree(sandbox_merchant_files, instance / "kcp-sandbox")
+        return create_app({**app_config, **overrides}, instance_path=instance)
 
     return _make
 
@@ -82,8 +99,8 @@ def client(app):
 
 @pytest.fixture
 def live_server_poll_interval() -> float:
-    """How often the live servers check for shutdown (werkzeug's default; a folder may override it)."""
-    return 0.5
+    """How often the live servers check for shutdown, so how long stopping one takes (a folder may override it)."""
+    return 0.02
 
 
 @pytest.fixture

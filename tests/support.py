@@ -21,10 +21,10 @@ PAY_METHOD = {"card": "100000000000", "bank": "010000000000", "vbank": "00100000
 class LiveServer:
     """A WSGI app served by a real threaded HTTP server on 127.0.0.1 (a random free port).
 
-    ``poll_interval`` is how often serve_forever checks for shutdown (werkzeug's default 0.5 s; shorter makes
-    stop() quicker)."""
+    ``poll_interval`` is how often serve_forever checks for shutdown: stop() waits up to that long. 0.02 s rather
+    than the standard library's 0.5 s, which cost half a second in the teardown of every test with a server."""
 
-    def __init__(self, *, poll_interval: float = 0.5, name: str = "live-server") -> None:
+    def __init__(self, *, poll_interval: float = 0.02, name: str = "live-server") -> None:
         """Bind the server (start() serves)."""
         self._server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
         self.port = self._server.server_port
@@ -56,7 +56,7 @@ class LiveServer:
             self._thread.join(timeout=5)
 
 
-def serve_app(make_app: Callable[..., Any], *, poll_interval: float = 0.5, **overrides: Any) -> LiveServer:
+def serve_app(make_app: Callable[..., Any], *, poll_interval: float = 0.02, **overrides: Any) -> LiveServer:
     """A started LiveServer serving ``make_app(**overrides)`` configured to reach its sandbox over HTTP."""
     server = LiveServer(poll_interval=poll_interval)
     return server.start(make_app(**{**server.sandbox_config(), **overrides}))
