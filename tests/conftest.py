@@ -171,15 +171,39 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_LEAK_SCANNER] = logscan.install((KEY_PASSWORD, "test-secret-key", "test-admin-password"))
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any log record leaked a secret (the findings name the logger, never the secret)."""
-    scanner = session.config.stash.get(_LEAK_SCANNER, None)
-    if scanner is None or not scanner.findings:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_sep("=", f"secrets in the logs: {len(scanner.findings)} finding(s)", red=True)
-        for finding in sorted(set(scanner.findings))[:50]:
-            reporter.write_line(finding)
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; add what its scanner found (and how many records it saw) to ours."""
+    scanner = node.config.stash.get(_LEAK_SCANNER, None)
+    output = getattr(node, "workeroutput", {})
+    if scanner is not None:
+        scanner.findings.extend(output.get("leak_findings", ()))
+        scanner.records += output.get("log_records", 0)
 
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any log record leaked a secret. An xdist worker hands its findings to the controller
+    instead (pytest_testnodedown), which fails the run for them all."""
+    scanner = session.config.stash.get(_LEAK_SCANNER, None)
+    if scanner is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["leak_findings"] = list(scanner.findings)
+        workeroutput["log_records"] = scanner.records
+    elif scanner.findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """What the log scan found (the findings name the logger, never the secret), or how much it read."""
+    scanner = config.stash.get(_LEAK_SCANNER, None)
+    if scanner is None or hasattr(config, "workerinput"):
+        return
+    if not scanner.findings:
+        if scanner.records:
+            terminalreporter.write_line(f"log scan: {scanner.records} log records scanned, no secret in any")
+        return
+    terminalreporter.write_sep("=", f"secrets in the logs: {len(scanner.findings)} finding(s)", red=True)
+    for finding in sorted(set(scanner.findings))[:50]:
+        terminalreporter.write_line(finding)

@@ -85,3 +85,34 @@ def test_browser_fixture_artifacts_and_timeout(tmp_path: Path) -> None:
         assert "<h1>결제 실패 화면</h1>" in (folder / "context0-page0.html").read_text(encoding="utf-8") \
             or "closed by the test" in (folder / "context0-page0.html").read_text(encoding="utf-8")
     assert f"browser artifacts of 2 failed test(s) in {artifacts}" in out, out
+
+
+LEAKING_TESTS = '''
+import logging
+
+
+def test_a_record_with_a_card_number():
+    logging.getLogger("shop.deliberate-leak").warning("approved card %s", "4111111111111111")
+
+
+def test_a_clean_record():
+    logging.getLogger("shop.deliberate-leak").warning("approved card 411111******1111")
+'''
+
+
+def test_the_log_scan_sees_the_records_of_every_xdist_worker(tmp_path: Path) -> None:
+    """tests/conftest.py's scan of every log record also fails a parallel run: here both workers run both
+    tests (--dist each), so the run must report the leaking record once per worker."""
+    pytest.importorskip("xdist")
+    (tmp_path / "test_inner_logs.py").write_text(textwrap.dedent(LEAKING_TESTS), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+                          "-p", "conftest", "-p", "no:cacheprovider", "-n", "2", "--dist", "each",
+                          str(tmp_path / "test_inner_logs.py")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    out = run.stdout + run.stderr
+
+    assert "4 passed" in out, out
+    assert run.returncode == 1, out
+    assert "secrets in the logs: 2 finding(s)" in out, out
+    assert "shop.deliberate-leak:WARNING: Luhn-valid 16-digit run 411111...1111" in out, out
+    assert "4111111111111111" not in out, out  # the report never repeats the secret
