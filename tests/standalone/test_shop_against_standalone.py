@@ -16,7 +16,7 @@ import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from standalone_support import SandboxProcess
-from support import BUYER, PAY_METHOD, LiveServer, csrf_token, order_form, window_authorize
+from support import BUYER, PAY_METHOD, LiveServer, csrf_token, input_values, order_form, parse, window_authorize
 
 ADMIN_PASSWORD = "test-admin-password"  # tests/conftest.py app_config
 CHOICES = {"card": {"sb_card_cd": "CCBC", "sb_quota": "0", "sb_card_no": "4518421234567890"},
@@ -48,7 +48,7 @@ class ShopOnSandbox:
     def status(self, ordr_idxx: str) -> str:
         """The order's status as its result page shows it."""
         page = self.http.get(f"{self.url}/orders/{ordr_idxx}", timeout=15).text
-        return re.search(r'id="order-status"[^>]*data-status="([a-z_]+)"', page).group(1)  # type: ignore[union-attr]
+        return parse(page).find(id="order-status")["data-status"]
 
     def kcp_inquiry(self, tno: str, pay_type: str) -> dict[str, Any]:
         """Ask the sandbox itself, signed with the printed key (what the shop's KCP says)."""
@@ -103,7 +103,7 @@ def test_pc_payment_deposit_and_partial_refund_over_http(shop: ShopOnSandbox) ->
         "kind": "partial", "amount": "400", "reason": "part of it", "csrf_token": csrf_token(signed_in.text)})
     assert "Confirm the refund" in review.text, review.text[:800]
     # The confirmation carries only the reviewed refund's one-time token (the amount stays on the server).
-    confirm = {"token": re.search(r'name="token"[^>]*value="([^"]*)"', review.text).group(1)}  # type: ignore[union-attr]
+    confirm = {"token": input_values(review.text, "token")[0]}
     done = admin.post(f"{shop.url}/admin/orders/{card_order}/refund/confirm", timeout=30,
                       data={**confirm, "csrf_token": csrf_token(review.text)})
     assert "STPC of 400 done" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", done.text))
