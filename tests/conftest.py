@@ -1,10 +1,12 @@
-"""Fixtures shared by every test: real RSA credentials, a fresh app on real SQLite files, and a
-real HTTP server that serves the app (and so its sandbox) on 127.0.0.1."""
+"""Fixtures shared by every test: real RSA credentials, a fresh app on real SQLite files, a real HTTP
+server that serves the app (and so its sandbox) on 127.0.0.1, and Debian's Chromium for the browser
+tests (one per session, a fresh context per test; tests/browser_support.py)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ from app import CONTRACT_KEYS, EXTRA_KEYS, create_app
 from kcp.signing import generate_credentials
 
 KEY_PASSWORD = "test-key-password"
+
+# The browser fixtures (chromium, browser, page, playwright), --browser-trace and the failure artifacts.
+pytest_plugins = ("browser_support",)
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +59,28 @@ def app_config(tmp_path: Path, kcp_credentials: tuple[Path, Path, str]) -> dict[
     }
 
 
+@pytest.fixture(scope="session")
+def sandbox_merchant_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The instance/kcp-sandbox/ folder a shop in sandbox mode makes on its first start (a certificate, an
+    encrypted key and its password), made once: make_app copies it into each test's instance folder, where
+    a new RSA key per app cost a tenth of a second. tests/test_app_startup.py covers the first start itself."""
+    from kcp.sandbox.credentials import ensure_credentials
+
+    directory = tmp_path_factory.mktemp("sandbox-merchant") / "kcp-sandbox"
+    ensure_credentials(directory)
+    return directory
+
+
 @pytest.fixture
-def make_app(tmp_path: Path, app_config: dict[str, Any]) -> Callable[..., Any]:
-    """Build an app with app_config plus overrides; its instance folder is tmp_path/instance."""
+def make_app(tmp_path: Path, app_config: dict[str, Any], sandbox_merchant_files: Path) -> Callable[..., Any]:
+    """Build an app with app_config plus overrides; its instance folder is tmp_path/instance (with the
+    session's sandbox merchant files, as a shop has them after its first start)."""
 
     def _make(**overrides: Any):
-        return create_app({**app_config, **overrides}, instance_path=tmp_path / "instance")
+        instance = tmp_path / "instance"
+        if not (instance / "kcp-sandbox").exists():
+            shutil.copytree(sandbox_merchant_files, instance / "kcp-sandbox")
+        return create_app({**app_config, **overrides}, instance_path=instance)
 
     return _make
 
@@ -78,8 +99,8 @@ def client(app):
 
 @pytest.fixture
 def live_server_poll_interval() -> float:
-    """How often the live servers check for shutdown (werkzeug's default; a folder may override it)."""
-    return 0.5
+    """How often the live servers check for shutdown, so how long stopping one takes (a folder may override it)."""
+    return 0.02
 
 
 @pytest.fixture
@@ -150,15 +171,39 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_LEAK_SCANNER] = logscan.install((KEY_PASSWORD, "test-secret-key", "test-admin-password"))
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any log record leaked a secret (the findings name the logger, never the secret)."""
-    scanner = session.config.stash.get(_LEAK_SCANNER, None)
-    if scanner is None or not scanner.findings:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_sep("=", f"secrets in the logs: {len(scanner.findings)} finding(s)", red=True)
-        for finding in sorted(set(scanner.findings))[:50]:
-            reporter.write_line(finding)
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; add what its scanner found (and how many records it saw) to ours."""
+    scanner = node.config.stash.get(_LEAK_SCANNER, None)
+    output = getattr(node, "workeroutput", {})
+    if scanner is not None:
+        scanner.findings.extend(output.get("leak_findings", ()))
+        scanner.records += output.get("log_records", 0)
 
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any log record leaked a secret. An xdist worker hands its findings to the controller
+    instead (pytest_testnodedown), which fails the run for them all."""
+    scanner = session.config.stash.get(_LEAK_SCANNER, None)
+    if scanner is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["leak_findings"] = list(scanner.findings)
+        workeroutput["log_records"] = scanner.records
+    elif scanner.findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """What the log scan found (the findings name the logger, never the secret), or how much it read."""
+    scanner = config.stash.get(_LEAK_SCANNER, None)
+    if scanner is None or hasattr(config, "workerinput"):
+        return
+    if not scanner.findings:
+        if scanner.records:
+            terminalreporter.write_line(f"log scan: {scanner.records} log records scanned, no secret in any")
+        return
+    terminalreporter.write_sep("=", f"secrets in the logs: {len(scanner.findings)} finding(s)", red=True)
+    for finding in sorted(set(scanner.findings))[:50]:
+        terminalreporter.write_line(finding)

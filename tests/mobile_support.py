@@ -10,13 +10,12 @@ POST carries none) and without a CSRF token.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
+from support import csrf_token, parse
 
 IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
              "Version/15.0 Mobile/15E148 Safari/604.1")
@@ -44,61 +43,32 @@ class Form:
     method: str = "post"
 
 
-class _FormParser(HTMLParser):
-    """Collects the forms of a page: hidden and text inputs, checked radios/checkboxes, selected options."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: dict[str, Form] = {}
-        self._current: Form | None = None
-        self._select: str | None = None
-        self._first_option: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """Track the form being read and its inputs."""
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self._current = Form(a.get("action", ""), {}, a.get("method", "get").lower())
-            for key in (a.get("name"), a.get("id")):
-                if key:
-                    self.forms[key] = self._current
-        elif self._current is None:
-            return
-        elif tag == "input" and a.get("name"):
-            kind = a.get("type", "text")
-            if kind in ("radio", "checkbox") and "checked" not in a:
-                return
-            if kind in ("submit", "button"):
-                return
-            self._current.fields.setdefault(a["name"], a.get("value", "on" if kind == "checkbox" else ""))
-        elif tag == "select" and a.get("name"):
-            self._select = a["name"]
-        elif tag == "option" and self._select:
-            self._first_option.setdefault(self._select, a.get("value", ""))
-            if "selected" in a:
-                self._current.fields[self._select] = a.get("value", "")
-
-    def handle_endtag(self, tag: str) -> None:
-        """Close a select (its first option is the default) or the form."""
-        if tag == "select" and self._select and self._current is not None:
-            self._current.fields.setdefault(self._select, self._first_option.get(self._select, ""))
-            self._select = None
-        elif tag == "form":
-            self._current = None
-
-
 def forms_of(html: str) -> dict[str, Form]:
-    """The forms of a page by name and by id."""
-    parser = _FormParser()
-    parser.feed(html)
-    return parser.forms
+    """The forms of a page by name and by id: hidden and text inputs, checked radios/checkboxes, selected options
+    (a select with none selected sends its first), read with an HTML parser (support.parse)."""
+    forms: dict[str, Form] = {}
+    for tag in parse(html).find_all("form"):
+        form = Form(tag.get("action", ""), {}, tag.get("method", "get").lower())
+        for control in tag.find_all(["input", "select"], attrs={"name": True}):
+            name = control["name"]
+            if control.name == "select":
+                options = control.find_all("option")
+                chosen = next((o for o in options if o.has_attr("selected")), options[0] if options else None)
+                form.fields.setdefault(name, chosen.get("value", "") if chosen else "")
+                continue
+            kind = control.get("type", "text")
+            if (kind in ("radio", "checkbox") and not control.has_attr("checked")) or kind in ("submit", "button"):
+                continue
+            form.fields.setdefault(name, control.get("value", "on" if kind == "checkbox" else ""))
+        for key in (tag.get("name"), tag.get("id")):
+            if key:
+                forms[key] = form
+    return forms
 
 
 def csrf_of(html: str) -> str:
     """The CSRF token in a page."""
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
+    return csrf_token(html)
 
 
 @dataclass

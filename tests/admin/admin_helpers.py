@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import requests
-from support import csrf_token
+from support import csrf_token, parse
 
 ADMIN_PASSWORD = "test-admin-password"  # tests/conftest.py app_config
 CARD = {"card_no": "9410 1234 5678 9012", "card_expiry": "08/31", "card_taxno": "880214", "card_pwd": "47"}
@@ -19,29 +18,14 @@ DECLINED_CARD = {**CARD, "card_no": "5409 8765 4321 0002"}  # the sandbox declin
 
 
 def text_of(html: str) -> str:
-    """The visible text of a page, whitespace collapsed (for assertions on what staff read)."""
-    main = html[html.find("<main"):] if "<main" in html else html
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)).strip()
-
-
-class _Inputs(HTMLParser):
-    """name -> value of every input of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "input" and a.get("name"):
-            self.values[a["name"] or ""] = a.get("value") or ""
+    """The text staff read on a page (its <main>, or the whole page), entities decoded, whitespace collapsed."""
+    page = parse(html)
+    return " ".join((page.find("main") or page).get_text(" ").split())
 
 
 def inputs(html: str) -> dict[str, str]:
-    """The inputs of a page."""
-    parser = _Inputs()
-    parser.feed(html)
-    return parser.values
+    """name -> value of every input of a page (the last of a name wins)."""
+    return {tag["name"]: tag.get("value", "") for tag in parse(html).find_all("input", attrs={"name": True})}
 
 
 @dataclass
@@ -101,8 +85,9 @@ class Admin:
     def confirmation(self, page: requests.Response) -> tuple[str, dict[str, str]]:
         """The confirmation page's form: (path it posts to, its fields but the CSRF token)."""
         data = {k: v for k, v in inputs(page.text).items() if k != "csrf_token"}
-        ordr_idxx = re.search(r"/admin/orders/(KRS\d+)/refund/confirm", page.text).group(1)  # type: ignore[union-attr]
-        return f"/admin/orders/{ordr_idxx}/refund/confirm", data
+        form = parse(page.text).find("form", action=re.compile(r"^/admin/orders/KRS\d+/refund/confirm$"))
+        assert form is not None, text_of(page.text)[:600]
+        return form["action"], data
 
     def confirm_refund(self, page: requests.Response) -> requests.Response:
         """Step 2: press "Send to KCP" on the confirmation page."""

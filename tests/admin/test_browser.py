@@ -11,22 +11,12 @@ import requests
 from admin_helpers import ADMIN_PASSWORD, CARD, Admin
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
 @pytest.fixture
-def page():
-    """A Chromium page (the system's browser; nothing is downloaded)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium is not installed")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-        yield context.new_page()
-        context.close()
-        browser.close()
+def page(browser):
+    """A Chromium page, 1280x900, English (the session's browser: tests/conftest.py; nothing is downloaded)."""
+    return browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
 
 
 def shot(page, name: str) -> None:

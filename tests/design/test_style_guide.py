@@ -23,9 +23,6 @@ from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 FONT_FAMILY = "Pretendard"
 
 STATUSES = ["pending", "approving", "paid", "awaiting_deposit", "partially_refunded", "refunded",
@@ -183,55 +180,48 @@ def server() -> Iterator[LiveServer]:
 
 
 @pytest.mark.browser
-def test_style_guide_in_chromium(server: LiveServer) -> None:
+def test_style_guide_in_chromium(server: LiveServer, browser) -> None:
     """The vendored font loads, no request leaves 127.0.0.1, phones get no sideways scroll;
     screenshots of desktop and mobile are saved for a human to look at."""
-    from playwright.sync_api import sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     requested: list[str] = []
     failed: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for name, width, height in (("desktop", 1280, 900), ("mobile", 390, 844), ("small", 360, 740)):
-                page = browser.new_page(viewport={"width": width, "height": height},
-                                        device_scale_factor=1 if name == "desktop" else 2)
-                page.on("request", lambda req: requested.append(req.url))
-                page.on("requestfailed", lambda req: failed.append(req.url))
-                # Error pages answer 400/500 on purpose; every asset they load must still be found.
-                page.on("response", lambda res: res.status >= 400 and res.request.resource_type != "document"
-                        and failed.append(f"{res.status} {res.url}"))
-                page.goto(server.url + "/", wait_until="networkidle")
-                page.evaluate("document.fonts.ready")
+    for name, width, height in (("desktop", 1280, 900), ("mobile", 390, 844), ("small", 360, 740)):
+        page = browser.new_page(viewport={"width": width, "height": height},
+                                device_scale_factor=1 if name == "desktop" else 2)
+        page.on("request", lambda req: requested.append(req.url))
+        page.on("requestfailed", lambda req: failed.append(req.url))
+        # Error pages answer 400/500 on purpose; every asset they load must still be found.
+        page.on("response", lambda res: res.status >= 400 and res.request.resource_type != "document"
+                and failed.append(f"{res.status} {res.url}"))
+        page.goto(server.url + "/", wait_until="networkidle")
+        page.evaluate("document.fonts.ready")
 
-                loaded = page.evaluate(
-                    """() => [...document.fonts]
-                        .filter(f => f.family.replace(/["']/g, '') === 'Pretendard' && f.status === 'loaded')
-                        .map(f => f.weight)""")
-                assert {"400", "700"} <= set(loaded), f"Pretendard weights loaded: {loaded}"
-                assert page.evaluate(f"document.fonts.check('16px {FONT_FAMILY}', '결제하기 한국어')")
-                assert page.evaluate(f"document.fonts.check('bold 16px {FONT_FAMILY}', '주문 요약')")
-                family = page.evaluate("getComputedStyle(document.body).fontFamily")
-                assert family.startswith(FONT_FAMILY), family
+        loaded = page.evaluate(
+            """() => [...document.fonts]
+                .filter(f => f.family.replace(/["']/g, '') === 'Pretendard' && f.status === 'loaded')
+                .map(f => f.weight)""")
+        assert {"400", "700"} <= set(loaded), f"Pretendard weights loaded: {loaded}"
+        assert page.evaluate(f"document.fonts.check('16px {FONT_FAMILY}', '결제하기 한국어')")
+        assert page.evaluate(f"document.fonts.check('bold 16px {FONT_FAMILY}', '주문 요약')")
+        family = page.evaluate("getComputedStyle(document.body).fontFamily")
+        assert family.startswith(FONT_FAMILY), family
 
-                page.screenshot(path=str(SCREENSHOTS / f"style-guide-{name}.png"), full_page=True)
-                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-                wide = page.evaluate(
-                    """() => [...document.querySelectorAll('body *')]
-                        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-                        .filter(e => !e.closest('.table-wrap, pre, .site-nav'))
-                        .slice(0, 5).map(e => e.tagName + '.' + e.className)""")
-                assert overflow <= 0, f"{name}: page is {overflow}px wider than the {width}px screen: {wide}"
-                if name == "desktop":
-                    page.goto(server.url + "/error/400?csrf=1", wait_until="networkidle")
-                    page.screenshot(path=str(SCREENSHOTS / "error-400-csrf-desktop.png"), full_page=True)
-                    page.goto(server.url + "/?lang=en&env=test", wait_until="networkidle")
-                    assert page.evaluate("document.documentElement.lang") == "en"
-                    page.screenshot(path=str(SCREENSHOTS / "style-guide-test-env-en.png"))
-                page.close()
-        finally:
-            browser.close()
+        page.screenshot(path=str(SCREENSHOTS / f"style-guide-{name}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        wide = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                .filter(e => !e.closest('.table-wrap, pre, .site-nav'))
+                .slice(0, 5).map(e => e.tagName + '.' + e.className)""")
+        assert overflow <= 0, f"{name}: page is {overflow}px wider than the {width}px screen: {wide}"
+        if name == "desktop":
+            page.goto(server.url + "/error/400?csrf=1", wait_until="networkidle")
+            page.screenshot(path=str(SCREENSHOTS / "error-400-csrf-desktop.png"), full_page=True)
+            page.goto(server.url + "/?lang=en&env=test", wait_until="networkidle")
+            assert page.evaluate("document.documentElement.lang") == "en"
+            page.screenshot(path=str(SCREENSHOTS / "style-guide-test-env-en.png"))
+        page.close()
 
     assert requested, "the browser made no request at all"
     foreign = [url for url in requested if urlsplit(url).hostname != "127.0.0.1" and not url.startswith("data:")]

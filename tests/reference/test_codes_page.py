@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from html import unescape
-
-from support import order_form
+from support import order_form, parse
 
 from kcp.codes import RESULT_CODES
 
 
 def _entry(html: str, code: str) -> str:
     """The text of the entry whose id is ``code``."""
-    match = re.search(rf'<article[^>]* id="{re.escape(code)}"[^>]*>(.*?)</article>', html, re.DOTALL)
-    assert match, f"no entry with id {code}"
-    return unescape(re.sub(r"<[^>]+>", " ", match.group(1)))
+    entry = parse(html).find("article", id=code)
+    assert entry, f"no entry with id {code}"
+    return entry.get_text(" ")
 
 
 def test_every_result_code_has_an_anchored_entry_in_korean(client):
     html = client.get("/kcp/codes").get_data(as_text=True)
-    ids = re.findall(r'<article[^>]* id="([^"]+)"', html)
+    ids = [entry["id"] for entry in parse(html).find_all("article", id=True)]
     assert ids == [*RESULT_CODES, "unknown"]
     for code, rc in RESULT_CODES.items():
         text = " ".join(_entry(html, code).split())

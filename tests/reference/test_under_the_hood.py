@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape
 
 from reference_helpers import CARD_NO
+from support import parse
 
 
 def _steps(html: str) -> list[tuple[str, dict, dict | None, str]]:
     """(api, request JSON, response JSON, meta text) of each step shown, in page order."""
     steps = []
-    for match in re.finditer(r'<li class="hood-step" data-api="([^"]+)">(.*?)</li>', html, re.DOTALL):
-        body = match.group(2)
-        request = re.search(r'<code class="hood-request">(.*?)</code>', body, re.DOTALL)
-        response = re.search(r'<code class="hood-response">(.*?)</code>', body, re.DOTALL)
-        meta = re.search(r'<p class="hood-step__meta">(.*?)</p>', body, re.DOTALL)
-        steps.append((match.group(1), json.loads(unescape(request.group(1))),
-                      json.loads(unescape(response.group(1))) if response else None,
-                      unescape(re.sub(r"<[^>]+>", " ", meta.group(1)))))
+    for step in parse(html).select("li.hood-step[data-api]"):
+        request, response = step.select_one("code.hood-request"), step.select_one("code.hood-response")
+        steps.append((step["data-api"], json.loads(request.get_text()), json.loads(response.get_text()) if response else None,
+                      step.select_one(".hood-step__meta").get_text(" ")))
     return steps
 
 

@@ -15,7 +15,6 @@ from support import LiveServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 MERCHANT_PAGE = """<html>
@@ -113,28 +112,10 @@ def shop(make_app) -> Iterator[LiveServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser) -> Iterator[Any]:
-    """A fresh page, 1280x800, Korean locale."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ko-KR")
-    page = context.new_page()
-    yield page
-    context.close()
+def page(browser) -> Any:
+    """A fresh page, 1280x800, Korean locale (on the session's Chromium: tests/conftest.py)."""
+    return browser.new_page(viewport={"width": 1280, "height": 800}, locale="ko-KR")
 
 
 def shot(page: Any, name: str) -> None:

@@ -77,12 +77,12 @@ def test_in_process_transport_drop_and_timeout(make_app) -> None:
 
 
 def test_faults_page_arms_and_clears(server) -> None:
-    import re
+    from support import input_values
 
     http = requests.Session()
     page = http.get(f"{server.url}/_sandbox/kcp/faults", timeout=5).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    extra = {"csrf_token": token.group(1)} if token else {}
+    token = input_values(page, "csrf_token")
+    extra = {"csrf_token": token[0]} if token else {}
     http.post(f"{server.url}/_sandbox/kcp/faults", data={"api": "inquire", "mode": "http500", "seconds": "0", **extra}, timeout=5)
     assert faults.pending(server.app) == [faults.Fault("inquire", "http500", 0.0)]
     http.post(f"{server.url}/_sandbox/kcp/faults", data={"action": "clear", "api": "inquire", **extra}, timeout=5)

@@ -12,6 +12,7 @@ import pytest
 import requests
 from mobile_support import forms_of
 from sandbox_helpers import api_post
+from support import input_values, is_required, option_values
 
 from kcp import codes
 from kcp.errors import KcpApiError
@@ -109,7 +110,7 @@ def test_the_page_is_phone_sized_and_marks_what_the_buyer_must_fill(server, kcp)
     assert page.status_code == 200
     html = page.text
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    assert re.search(r'name="sb_card_cd"[^>]*required', html) and re.search(r'name="sb_agree"[^>]*required', html)
+    assert is_required(html, "sb_card_cd") and is_required(html, "sb_agree")
     form = forms_of(html)["mp-form"]
     assert form.fields["sb_quota"] == "0"  # preselected: lump sum
     assert form.fields["approval_key"] and form.fields["good_mny"] == "1004"
@@ -124,31 +125,31 @@ def test_each_method_has_its_own_page(server, kcp, pay_method, action_result, re
     trade = register(kcp, pay_method=pay_method)
     html = open_page(server, pay_form(trade, pay_method=pay_method, action_result=action_result)).text
     for name in required:
-        assert re.search(rf'name="{name}"[^>]*required', html), name
-    assert not re.search(r"<input[^>]*name=\"sb_card_cd\"", html)
+        assert is_required(html, name), name
+    assert input_values(html, "sb_card_cd") == []
 
 
 def test_options_like_the_pc_window(server, kcp):
     # Instalments from 50,000 won only, up to quotaopt, with no-interest marks; used_card alone restricts the cards.
     small = open_page(server, pay_form(register(kcp), quotaopt="12")).text
-    assert re.findall(r'<option value="(\d+)"', small) == ["0"] and "50,000" in small
+    assert option_values(small, "sb_quota") == ["0"] and "50,000" in small
     trade = register(kcp, amount=129000)
     big = open_page(server, pay_form(trade, amount=129000, quotaopt="6", used_card="CCBC:CCKM", kcp_noint="Y",
                                      kcp_noint_quota="CCBC-02:03")).text
-    assert re.findall(r'<option value="(\d+)"', big) == ["0", "2", "3", "4", "5", "6"]
-    assert re.findall(r'name="sb_card_cd" value="(\w+)"', big) == ["CCBC", "CCKM"]
+    assert option_values(big, "sb_quota") == ["0", "2", "3", "4", "5", "6"]
+    assert input_values(big, "sb_card_cd") == ["CCBC", "CCKM"]
     assert 'data-noint="2,3"' in big and "무이자" in big
     # Banks for the virtual account, its last deposit day from ipgm_date, cash receipt with disp_tax_yn.
     trade = register(kcp, pay_method="VCNT")
     vbank = open_page(server, pay_form(trade, pay_method="VCNT", action_result="vcnt", wish_vbank_list="04:11",
                                        ipgm_date="20991231", disp_tax_yn="Y")).text
-    assert re.findall(r'name="sb_vbank_cd" value="(\w+)"', vbank) == ["04", "11"]
+    assert input_values(vbank, "sb_vbank_cd") == ["04", "11"]
     assert "2099-12-31 23:59:59" in vbank and 'name="sb_cash_yn"' in vbank
     # One carrier with hp_apply_yn / hp_commid; English with eng_flag.
     trade = register(kcp, pay_method="MOBX")
     mobile = open_page(server, pay_form(trade, pay_method="MOBX", action_result="mobx", hp_apply_yn="Y", hp_commid="SKT",
                                         eng_flag="Y")).text
-    assert re.findall(r'name="sb_commid" value="(\w+)"', mobile) == ["SKT"]
+    assert input_values(mobile, "sb_commid") == ["SKT"]
     assert "Mobile number" in mobile and '<html lang="en">' in mobile
 
 

@@ -91,9 +91,8 @@ def test_cli_deposit_prints_each_try(server, window: Window, kcp, receiver_facto
 
 
 def test_mock_deposit_page(server, window: Window, kcp, receiver_factory) -> None:
-    import re
-
     import requests
+    from support import input_values
 
     receiver = receiver_factory(["0000"])
     server.app.config["KCP_SANDBOX_NOTIFY_URL"] = receiver.url
@@ -101,10 +100,10 @@ def test_mock_deposit_page(server, window: Window, kcp, receiver_factory) -> Non
     http = requests.Session()
     page = http.get(f"{server.url}/_sandbox/kcp/deposits", timeout=5).text
     assert f'data-tno="{tno}"' in page and "SANDBOX — not KCP" in page
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    token = input_values(page, "csrf_token")
     data = {"action": "deposit", "tno": tno, "amount": "1004", "op_cd": "50", "remitter": "김입금"}
     if token:
-        data["csrf_token"] = token.group(1)
+        data["csrf_token"] = token[0]
     reply = http.post(f"{server.url}/_sandbox/kcp/deposits", data=data, timeout=5)
     assert reply.status_code == 200
     assert notifier.wait_idle(server.app, 5)

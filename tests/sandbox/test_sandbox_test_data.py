@@ -8,6 +8,7 @@ from pathlib import Path
 
 import requests
 from sandbox_helpers import SANDBOX, order_form
+from support import parse
 
 from kcp import codes
 from kcp.sandbox import engine, testdata
@@ -49,9 +50,9 @@ def test_the_readme_shows_the_same_tables() -> None:
 
 def test_the_console_page_one_link_from_home_and_the_window_show_them(server) -> None:
     home = requests.get(f"{server.url}{SANDBOX}/", timeout=5).text
-    href = re.search(r'href="([^"]*test-data[^"]*)"', home)
-    assert href, "no link to the test data on the sandbox's home page"
-    page = requests.get(f"{server.url}{href.group(1)}", timeout=5).text
+    link = parse(home).find("a", href=lambda href: bool(href) and "test-data" in href)
+    assert link, "no link to the test data on the sandbox's home page"
+    page = requests.get(f"{server.url}{link['href']}", timeout=5).text
     for code in testdata.CODE_TRIGGERS:
         assert f'data-res-cd="{code}"' in page
     assert "4000123456780002" in page and "4000123456780003" in page and "card_pwd 99" in page

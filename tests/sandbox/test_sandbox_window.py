@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from sandbox_helpers import Window, order_form
+from support import input_values, option_values
 
 from kcp import codes
 from kcp.sandbox.errors import SandboxError
@@ -49,7 +48,7 @@ def test_window_shows_order_and_offers_only_the_chosen_methods(window: Window) -
                                   site_name="레퍼런스 상점", kcp_pay_title="주문 결제", skin_indx="3")).text
     assert "55,000원" in page and "무선 이어폰" in page and "홍길동" in page and "TEST12345" in page
     assert "레퍼런스 상점" in page and "주문 결제" in page and "--accent: #12a150" in page
-    assert re.findall(r'name="sb_method" value="(\w+)"', page) == ["card", "vbank", "mobile"]
+    assert input_values(page, "sb_method") == ["card", "vbank", "mobile"]
 
 
 def test_card_list_follows_used_card_and_not_used_card() -> None:
@@ -72,7 +71,7 @@ def test_no_interest_marks_and_quota_choice_is_checked(window: Window) -> None:
     form = order_form(good_mny="60000", quotaopt="6", kcp_noint="Y", kcp_noint_quota="CCBC-02:03,CCKM-03:06")
     page = window.open(form).text
     assert 'data-noint="2,3"' in page and 'data-noint="3,6"' in page
-    assert re.findall(r'<option value="(\d+)"', page) == ["0", "2", "3", "4", "5", "6"]
+    assert option_values(page, "sb_quota") == ["0", "2", "3", "4", "5", "6"]
     refused = window.pay("card", form=form, sb_quota="9")
     assert refused["res_cd"] == codes.MALFORMED_REQUEST and refused["enc_data"] == ""
     ordinary = read_order({**form, "kcp_noint": "N"}, SITES)
@@ -85,15 +84,15 @@ def test_virtual_account_banks_and_deadline(window: Window) -> None:
     assert [b.code for b in order.vbanks] == ["05", "03", "04", "07", "11", "23"]
     assert order.va_date.endswith("120000") and len(order.va_date) == 14
     page = window.open(order_form(pay_method="001000000000", wish_vbank_list="03:11")).text
-    assert re.findall(r'name="sb_vbank_cd" value="(\d+)"', page) == ["03", "11"]
+    assert input_values(page, "sb_vbank_cd") == ["03", "11"]
     assert "23:59:59" in page  # no vcnt_expire_term_time: until the end of the day (004)
 
 
 def test_carriers_follow_hp_apply_yn(window: Window) -> None:
     one = window.open(order_form(pay_method="000010000000", hp_apply_yn="Y", hp_commid="LG U+")).text
-    assert re.findall(r'name="sb_commid" value="(\w+)"', one) == ["LGT"]
+    assert input_values(one, "sb_commid") == ["LGT"]
     every = window.open(order_form(pay_method="000010000000", hp_commid="SKT")).text
-    assert re.findall(r'name="sb_commid" value="(\w+)"', every) == ["SKT", "KTF", "LGT"]
+    assert input_values(every, "sb_commid") == ["SKT", "KTF", "LGT"]
 
 
 def test_english_window_with_eng_flag(window: Window) -> None:

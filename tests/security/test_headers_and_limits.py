@@ -3,11 +3,11 @@ cookies outside the sandbox, and rate limits that never drop a genuine KCP notif
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+from support import csrf_token
 
 from kcp.notify import reply
 from shop.security import SlidingWindowLimiter, content_security_policy
@@ -187,8 +187,7 @@ def test_limiter_window_slides_and_memory_is_bounded() -> None:
 def test_admin_login_is_rate_limited(client) -> None:
     """The admin login's own limit (shop/admin): after 5 failures from one address, 429."""
     page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert token
-    statuses = [client.post("/admin/login", data={"csrf_token": token.group(1), "password": f"wrong-{i}"}).status_code
+    token = csrf_token(page)
+    statuses = [client.post("/admin/login", data={"csrf_token": token, "password": f"wrong-{i}"}).status_code
                 for i in range(7)]
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from support import csrf_token, order_form
 
 from kcp.sandbox import ledger
 from shop.extensions import db
@@ -42,14 +43,11 @@ TEXT = st.one_of(
     st.text(min_size=300, max_size=2000),
 )
 FORMS = st.dictionaries(st.one_of(st.sampled_from(FIELD_NAMES), st.text(min_size=1, max_size=12)), TEXT, max_size=12)
-TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def _token(client, path: str = "/order?product=test") -> str:
     """A valid CSRF token of the client's session."""
-    match = TOKEN_RE.search(client.get(path).get_data(as_text=True))
-    assert match, path
-    return match.group(1)
+    return csrf_token(client.get(path).get_data(as_text=True))
 
 
 def _signed_in(app) -> Any:
@@ -94,7 +92,7 @@ def hostile_app(make_app):
     app = make_app()
     client = app.test_client()
     page = client.get("/order?product=test").get_data(as_text=True)
-    app.config["_pending"] = re.search(r'name="ordr_idxx"[^>]*value="([^"]+)"', page).group(1)
+    app.config["_pending"] = order_form(page).fields["ordr_idxx"]
     return app
 
 

@@ -24,9 +24,6 @@ from kcp.sandbox import notifier
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 # Nothing may stick out sideways, except inside a box that scrolls on purpose (a wide table, code).
@@ -71,22 +68,10 @@ TEXT_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def playwright_api() -> Iterator[Any]:
-    """Playwright with Debian's Chromium (never downloaded)."""
-    api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    with api.sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_api) -> Iterator[Any]:
-    """One Chromium for the module."""
-    browser = playwright_api.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
+@pytest.fixture
+def playwright_api(playwright) -> Any:
+    """Playwright (its device descriptors), the session's: tests/conftest.py, with Debian's Chromium (never downloaded)."""
+    return playwright
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from mobile_support import ANDROID_UA, DESKTOP_UA, IPHONE_UA, PHONE_BUYER, PhoneBuyer, forms_of
-from support import LiveServer
+from support import LiveServer, option_values, parse
 
 from kcp.sandbox import notifier
 from kcp.signing import generate_credentials
@@ -66,9 +66,7 @@ def test_a_phone_gets_the_mobile_page_a_desktop_the_pc_window(checkout, phone):
     # The methods are radios whose values are KCP's ActionResult words, labelled with KCP's names.
     for value, label in (("card", "Credit card"), ("acnt", "Bank transfer"), ("vcnt", "Virtual account"),
                          ("mobx", "Mobile phone")):
-        assert re.search(rf'<input[^>]*name="ActionResult"[^>]*type="radio"[^>]*value="{value}"', mobile) or \
-            re.search(rf'<input[^>]*type="radio"[^>]*name="ActionResult"[^>]*value="{value}"', mobile) or \
-            re.search(rf'<input[^>]*value="{value}"[^>]*name="ActionResult"', mobile), value
+        assert parse(mobile).find("input", attrs={"name": "ActionResult", "type": "radio", "value": value}), value
         assert label in mobile
     korean = requests.Session()
     korean.headers["User-Agent"] = ANDROID_UA
@@ -266,7 +264,7 @@ def test_each_method_is_approved_through_order_mobile(checkout, phone, method):
 def test_instalments_on_a_50000_won_card_payment(checkout, phone):
     ordr_idxx, order_info = phone.start("speaker", "card")
     page = phone.kcp_page(order_info)
-    assert re.search(r'<option value="3"', page.text) and 'name="viewport"' in page.text
+    assert "3" in option_values(page.text, "sb_quota") and 'name="viewport"' in page.text
     form = phone.pay_on_kcp(page, "card", sb_card_cd="CCKM", sb_quota="3")
     assert phone.back_to_shop(form).status_code == 303
     payment = checkout.db_one("SELECT p.quota, p.card_cd, p.amount FROM payments p JOIN orders o ON o.id = p.order_id "

@@ -10,7 +10,6 @@ flagged, and still answered 0000 (KCP retries anything else ten times, then give
 from __future__ import annotations
 
 import http.client
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -18,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import requests
 from reliability.harness import OK_REPLY, LiveShop
-from support import csrf_token
+from support import csrf_token, parse
 
 NAME_13 = "김수한무거북이와두루미삼천"  # 13 syllables: 26 bytes in EUC-KR, within ipgm_name's 30
 
@@ -145,9 +144,9 @@ def test_staff_see_who_deposited_into_which_bank_how_much_and_when(shop: LiveSho
                timeout=10)
     page = staff.get(f"{shop.url}/admin/orders/{ordr_idxx}", params={"lang": "ko"}, timeout=10)
     assert page.status_code == 200
-    section = re.search(r'<section class="card section" id="deposits">(.*?)</section>', page.text, re.S)
+    section = parse(page.text).find(id="deposits")
     assert section, "no deposits section"
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section.group(1)))
+    text = " ".join(section.get_text(" ").split())
     assert "김철수" in text and "홍길동" in text          # remitter and orderer
     assert "국민은행" in text and form["account"] in text  # bank 04 and the virtual account
     assert "1,004" in text and "2026-12-03 18:36:19" in text

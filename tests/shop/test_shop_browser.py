@@ -7,7 +7,6 @@ test-artifacts/screenshots/ (looked at by a person, not compared by the test).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,32 +15,15 @@ from kcp.sandbox import notifier
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """One Debian Chromium for the module (never downloaded)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser):
-    """A fresh browser context (its own cookies) and page, with a desktop viewport."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR")
-    page = context.new_page()
+    """A fresh browser context (its own cookies) and page, with a desktop viewport (the session's Chromium)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ko-KR")
     page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    return page
 
 
 def _shot(page, name: str) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from html import unescape
-
 import pytest
 import requests
+from support import parse
 
 from kcp.sandbox import notifier
 
@@ -16,10 +14,8 @@ POPUP = {"card": (470, 815), "bank": (470, 695), "vbank": (470, 695), "mobile": 
 
 def _links(html: str) -> list[dict[str, str]]:
     found = []
-    for tag in re.findall(r"<a [^>]*data-kind=[^>]*>", html):
-        attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', tag))
-        attrs["href"] = unescape(attrs["href"])
-        found.append(attrs)
+    for tag in parse(html).find_all("a", attrs={"data-kind": True}):
+        found.append(dict(tag.attrs))
     return found
 
 

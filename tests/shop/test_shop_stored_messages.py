@@ -4,11 +4,10 @@ written before the sentences were stored as message ids (no params) still show a
 
 from __future__ import annotations
 
-import html
 import json
-import re
 
 import requests
+from support import csrf_token, parse
 
 from kcp.sandbox import notifier
 from shop.messages import Actor, Reason, actor_label, reason, render
@@ -18,14 +17,14 @@ ADMIN_PASSWORD = "test-admin-password"  # tests/conftest.py app_config
 
 def _text(page: str) -> str:
     """The visible text of a page, whitespace collapsed."""
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))).strip()
+    return " ".join(parse(page).get_text(" ").split())
 
 
 def _staff(url: str) -> requests.Session:
     """A signed-in admin browser."""
     http = requests.Session()
     page = http.get(f"{url}/admin/login", timeout=10).text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_token(page)
     response = http.post(f"{url}/admin/login", data={"password": ADMIN_PASSWORD, "csrf_token": token}, timeout=10)
     assert "/admin/orders" in response.url
     return http

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from mobile_support import IPHONE_UA, PHONE_BUYER, forms_of
 from standalone_support import SandboxProcess
-from support import BUYER, PAY_METHOD, LiveServer, csrf_token, order_form, window_authorize
+from support import BUYER, PAY_METHOD, LiveServer, csrf_token, input_values, order_form, parse, window_authorize
 
 ADMIN_PASSWORD = "test-admin-password"  # tests/conftest.py app_config
 CHOICES = {"card": {"sb_card_cd": "CCBC", "sb_quota": "0", "sb_card_no": "4518421234567890"},
@@ -51,7 +51,7 @@ class ShopOnSandbox:
     def status(self, ordr_idxx: str) -> str:
         """The order's status as its result page shows it."""
         page = self.http.get(f"{self.url}/orders/{ordr_idxx}", timeout=15).text
-        return re.search(r'id="order-status"[^>]*data-status="([a-z_]+)"', page).group(1)  # type: ignore[union-attr]
+        return parse(page).find(id="order-status")["data-status"]
 
     def kcp_inquiry(self, tno: str, pay_type: str) -> dict[str, Any]:
         """Ask the sandbox itself, signed with the printed key (what the shop's KCP says)."""
@@ -106,7 +106,7 @@ def test_pc_payment_deposit_and_partial_refund_over_http(shop: ShopOnSandbox) ->
         "kind": "partial", "amount": "400", "reason": "part of it", "csrf_token": csrf_token(signed_in.text)})
     assert "Confirm the refund" in review.text, review.text[:800]
     # The confirmation carries only the reviewed refund's one-time token (the amount stays on the server).
-    confirm = {"token": re.search(r'name="token"[^>]*value="([^"]*)"', review.text).group(1)}  # type: ignore[union-attr]
+    confirm = {"token": input_values(review.text, "token")[0]}
     done = admin.post(f"{shop.url}/admin/orders/{card_order}/refund/confirm", timeout=30,
                       data={**confirm, "csrf_token": csrf_token(review.text)})
     assert "STPC of 400 done" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", done.text))
@@ -169,79 +169,63 @@ def test_mobile_payment_over_http(shop: ShopOnSandbox) -> None:
 
 
 @pytest.mark.browser
-def test_a_browser_pays_across_the_two_origins(shop: ShopOnSandbox) -> None:
+def test_a_browser_pays_across_the_two_origins(shop: ShopOnSandbox, browser) -> None:
     """The shop's page on one origin frames the window of the sandbox process on another, as with KCP."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.skip("no /usr/bin/chromium")
     shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR").new_page()
-        page.set_default_timeout(15_000)
-        page.goto(f"{shop.url}/order?product=speaker")
-        page.fill("input[name=buyr_name]", "홍길동")
-        page.fill("input[name=buyr_tel2]", "010-1234-5678")
-        page.fill("input[name=buyr_mail]", "buyer@example.com")
-        page.check("input[name=pay_choice][value=card]")
-        page.click("#pay-button")
-        window = page.frame_locator("#kcp-sandbox-overlay iframe")
-        window.locator("input[name=sb_card_cd][value=CCKM]").check(force=True)
-        window.locator("input[name=sb_agree]").check(force=True)
-        page.screenshot(path=str(shots / "standalone-window-over-the-shop.png"))
-        frame_url = page.frames[-1].url
-        assert frame_url.startswith(shop.sandbox.url) and not frame_url.startswith(shop.url)  # another origin
-        window.locator("#kw-pay").click()
-        page.wait_for_url("**/orders/KRS*")
-        assert page.locator("#order-status").get_attribute("data-status") == "paid"
-        page.screenshot(path=str(shots / "standalone-result-paid.png"))
-        browser.close()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR").new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{shop.url}/order?product=speaker")
+    page.fill("input[name=buyr_name]", "홍길동")
+    page.fill("input[name=buyr_tel2]", "010-1234-5678")
+    page.fill("input[name=buyr_mail]", "buyer@example.com")
+    page.check("input[name=pay_choice][value=card]")
+    page.click("#pay-button")
+    window = page.frame_locator("#kcp-sandbox-overlay iframe")
+    window.locator("input[name=sb_card_cd][value=CCKM]").check(force=True)
+    window.locator("input[name=sb_agree]").check(force=True)
+    page.screenshot(path=str(shots / "standalone-window-over-the-shop.png"))
+    frame_url = page.frames[-1].url
+    assert frame_url.startswith(shop.sandbox.url) and not frame_url.startswith(shop.url)  # another origin
+    window.locator("#kw-pay").click()
+    page.wait_for_url("**/orders/KRS*")
+    assert page.locator("#order-status").get_attribute("data-status") == "paid"
+    page.screenshot(path=str(shots / "standalone-result-paid.png"))
 
 
 @pytest.mark.browser
-def test_a_phone_pays_across_the_two_origins(shop: ShopOnSandbox) -> None:
+def test_a_phone_pays_across_the_two_origins(shop: ShopOnSandbox, browser) -> None:
     """A phone (iPhone 13 emulation) leaves the shop for the sandbox process's PayUrl page and is posted back to
     Ret_URL. The phone opens the shop as localhost, the sandbox answers at 127.0.0.1: another site, so KCP's post back
     is cross-site and the shop's SameSite=Lax cookie stays home, as with KCP."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.skip("no /usr/bin/chromium")
     shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     shop_origin = f"http://localhost:{shop.server.port}"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(**p.devices["iPhone 13"], locale="ko-KR")
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        returns: list[Any] = []
-        page.on("request", lambda request: returns.append(request) if request.url.endswith("/order_mobile") else None)
-        page.goto(f"{shop_origin}/order?product=speaker")
-        assert page.locator("form[name=trade_reg]").count() == 1 and page.locator("script[src*=payplus]").count() == 0
-        page.fill("input[name=buyr_name]", "홍길동")
-        page.fill("input[name=buyr_tel2]", "010-1234-5678")
-        page.fill("input[name=buyr_mail]", "buyer@example.com")
-        page.check("input[name=ActionResult][value=card]")
-        page.screenshot(path=str(shots / "standalone-phone-1-order.png"), full_page=True)
-        page.tap("#pay-button")
-        page.wait_for_url(f"{shop.sandbox.url}/_sandbox/kcp/pay/**")
-        assert urlsplit(page.url).netloc == urlsplit(shop.sandbox.url).netloc != urlsplit(shop_origin).netloc
-        assert page.locator("meta[name=viewport]").count() == 1
-        assert page.locator("[data-testid=amount]").inner_text().strip() == "129,000원"
-        page.check("input[name=sb_card_cd][value=CCSS]")
-        page.select_option("select[name=sb_quota]", "6")
-        page.check("input[name=sb_agree]")
-        page.screenshot(path=str(shots / "standalone-phone-2-kcp.png"))
-        page.tap("#mp-pay")
-        page.wait_for_url(f"{shop_origin}/orders/KRS*")
-        assert page.locator("#order-status").get_attribute("data-status") == "paid"
-        (ret,) = returns
-        assert ret.method == "POST" and "cookie" not in ret.all_headers()
-        assert "6개월" in page.inner_text("main") and "buyer@example.com" in page.content()  # the phone's own session
-        page.screenshot(path=str(shots / "standalone-phone-3-paid.png"), full_page=True)
-        browser.close()
+    context = browser.new_context(device="iPhone 13", locale="ko-KR")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    returns: list[Any] = []
+    page.on("request", lambda request: returns.append(request) if request.url.endswith("/order_mobile") else None)
+    page.goto(f"{shop_origin}/order?product=speaker")
+    assert page.locator("form[name=trade_reg]").count() == 1 and page.locator("script[src*=payplus]").count() == 0
+    page.fill("input[name=buyr_name]", "홍길동")
+    page.fill("input[name=buyr_tel2]", "010-1234-5678")
+    page.fill("input[name=buyr_mail]", "buyer@example.com")
+    page.check("input[name=ActionResult][value=card]")
+    page.screenshot(path=str(shots / "standalone-phone-1-order.png"), full_page=True)
+    page.tap("#pay-button")
+    page.wait_for_url(f"{shop.sandbox.url}/_sandbox/kcp/pay/**")
+    assert urlsplit(page.url).netloc == urlsplit(shop.sandbox.url).netloc != urlsplit(shop_origin).netloc
+    assert page.locator("meta[name=viewport]").count() == 1
+    assert page.locator("[data-testid=amount]").inner_text().strip() == "129,000원"
+    page.check("input[name=sb_card_cd][value=CCSS]")
+    page.select_option("select[name=sb_quota]", "6")
+    page.check("input[name=sb_agree]")
+    page.screenshot(path=str(shots / "standalone-phone-2-kcp.png"))
+    page.tap("#mp-pay")
+    page.wait_for_url(f"{shop_origin}/orders/KRS*")
+    assert page.locator("#order-status").get_attribute("data-status") == "paid"
+    (ret,) = returns
+    assert ret.method == "POST" and "cookie" not in ret.all_headers()
+    assert "6개월" in page.inner_text("main") and "buyer@example.com" in page.content()  # the phone's own session
+    page.screenshot(path=str(shots / "standalone-phone-3-paid.png"), full_page=True)
