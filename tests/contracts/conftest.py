@@ -4,11 +4,9 @@ sandbox (kcp_fake.FakeKcp), and Chromium with phone emulation (helpers in contra
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from contract_support import CHROMIUM, CHROMIUM_ARGS
 from kcp_fake import FakeKcp
 from support import LiveServer
 
@@ -38,22 +36,16 @@ def shop_on_fake(make_app, fake_kcp, kcp_credentials) -> Iterator[Callable[..., 
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Playwright and Debian's Chromium (never downloaded): (playwright, browser)."""
-    api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    with api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield p, browser
-        browser.close()
+@pytest.fixture
+def kcp_browser(playwright, browser) -> tuple[Any, Any]:
+    """Playwright and the session's Debian Chromium (tests/browser_support.py; never downloaded): (playwright, browser)."""
+    return playwright, browser
 
 
 @pytest.fixture
-def phone_page(chromium) -> Iterator[Any]:
+def phone_page(kcp_browser) -> Iterator[Any]:
     """A phone in Chromium: iPhone 13 emulation (390x844 screen, phone User-Agent, touch, scale factor 3)."""
-    playwright, browser = chromium
+    playwright, browser = kcp_browser
     context = browser.new_context(**playwright.devices["iPhone 13"], locale="ko-KR")
     page = context.new_page()
     page.set_default_timeout(15_000)

@@ -228,7 +228,7 @@ def test_the_openapi_document_linked_from_home(standalone) -> None:
     assert "EUC-KR" in described.upper(), (name, described)
 
 
-def test_the_readable_page_is_rendered_on_the_server_and_loads_nothing_from_another_host(standalone, chromium) -> None:
+def test_the_readable_page_is_rendered_on_the_server_and_loads_nothing_from_another_host(standalone, kcp_browser) -> None:
     document, page_url, page = _openapi(standalone)
     text = re.sub(r"<[^>]+>", " ", page)
     for path in KCP_PATHS:
@@ -238,7 +238,7 @@ def test_the_readable_page_is_rendered_on_the_server_and_loads_nothing_from_anot
     for load in _links(page).loads:
         assert not urlsplit(urljoin(page_url, load)).netloc or urljoin(page_url, load).startswith(origin), load
     # In a browser, without JavaScript too: every request the page makes stays on the sandbox's origin.
-    playwright, browser = chromium
+    playwright, browser = kcp_browser
     for javascript in (True, False):
         context = browser.new_context(java_script_enabled=javascript)
         try:
