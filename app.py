@@ -108,6 +108,9 @@ def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> dict[str
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         BABEL_DEFAULT_LOCALE="ko",
+        # Times are stored in UTC and shown in Korea time on every page (shop/formatting.py); a shop
+        # elsewhere sets its own zone in instance/config.py (docs/CONFIGURATION.md).
+        BABEL_DEFAULT_TIMEZONE="Asia/Seoul",
         SANDBOX_DB_PATH=str(Path(app.instance_path) / "kcp-sandbox.sqlite3"),
     )
     app.config.from_pyfile("config.py", silent=True)

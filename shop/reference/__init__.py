@@ -32,7 +32,7 @@ def init_reference(app: Flask) -> None:
     from shop import i18n
     from shop.reference import routes  # noqa: F401  (attaches the views to bp)
     from shop.reference.hood import entries_for
-    from shop.reference.rules import param_rule
+    from shop.reference.rules import param_rule, validation_message
 
     app.register_blueprint(bp)
     app.add_template_filter(code_url, "code_url")
@@ -42,4 +42,5 @@ def init_reference(app: Flask) -> None:
     # KCP returns card_no with 8 leading digits (e.g. 40091111****2222); pages show what the logs show.
     app.add_template_filter(mask_card_no, "mask_card_no")
     app.add_template_filter(param_rule, "param_rule")
+    app.add_template_filter(validation_message, "validation_message")
     i18n.init_i18n(app)
