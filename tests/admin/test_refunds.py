@@ -183,3 +183,27 @@ def test_a_payment_approved_without_partial_refunds_is_offered_and_sent_only_a_f
     done = admin.refund(order, None, "whole order")
     assert "Full cancel of ₩10,000 done" in text_of(done.text)
     assert admin.order(order)["status"] == "cancelled"
+
+
+def test_after_a_partial_refund_only_partial_refunds_are_offered(admin):
+    """003: no full cancel (STSC) once part was refunded. The form offers only STPC, and a posted STSC is refused
+    by the form (400), before any review or KCP call."""
+    order = admin.paid_order(10_000)
+    first = admin.get(f"/admin/orders/{order}/refund")
+    assert 'value="full"' in first.text and "Full cancel (STSC)" in first.text  # nothing refunded yet: both
+    admin.refund(order, 3_000, "one cup broken")
+    assert admin.order(order)["refunded_amount"] == 3_000
+
+    form = admin.get(f"/admin/orders/{order}/refund")
+    page = text_of(form.text)
+    assert 'value="full"' not in form.text and "Full cancel (STSC)" not in page
+    assert "no longer accepts a full cancel (STSC)" in page and "up to ₩7,000" in page
+    assert "Leave empty for a full cancel" not in page
+    calls_before = admin.exchanges(order)
+    forged = admin.post(f"/admin/orders/{order}/refund", {"kind": "full", "reason": "all of it"})
+    assert forged.status_code == 400 and "Not a valid choice" in text_of(forged.text)
+    assert admin.exchanges(order) == calls_before  # not even an inquiry
+    assert admin.db("SELECT COUNT(*) AS n FROM refund_intents WHERE full = 1")[0]["n"] == 0
+    # The rest goes back as a partial refund.
+    assert "Partial refund of ₩7,000 done" in text_of(admin.refund(order, 7_000, "the rest").text)
+    assert admin.order(order)["status"] == "refunded"
