@@ -15,7 +15,7 @@ A value that is not what a filter expects (a malformed KCP time, text where an a
 is shown as it is rather than failing the page: a page about a broken payment must still render.
 
 Filters: ``won``, ``kst``, ``kcp_time``, ``status_label``, ``status_tone``, ``method_label``,
-``bank_label``, ``card_label``, ``carrier_label``, ``kcp_status``, ``refund_kind``, ``quota_label``,
+``bank_label``, ``card_label``, ``carrier_label``, ``kcp_status``, ``refund_kind``, ``quota_label``, ``phone``,
 ``card_no`` (masked as the
 logs mask it), ``iso_utc`` / ``iso_kcp`` (for ``<time datetime>``). Templates use them through
 the macros of templates/_macros.html (``m.money``, ``m.when``, ``m.kcp_when``, ``m.status_badge``).
@@ -236,6 +236,14 @@ def refund_kind(mod_type: Any) -> str:
     return gettext(names[text]) if text in names else text
 
 
+def phone(value: Any) -> str:
+    """A Korean mobile number as people write it: 01012345678 -> 010-1234-5678 (anything else as it is)."""
+    text = str(value or "").strip()
+    if text.isdigit() and text.startswith("01") and len(text) in (10, 11):
+        return f"{text[:3]}-{text[3:-4]}-{text[-4:]}"
+    return text
+
+
 def quota_label(quota: Any) -> str:
     """Instalment months: 0 / None is a lump sum."""
     from flask_babel import gettext
@@ -253,6 +261,6 @@ def register(app: Flask) -> None:
                            ("iso_kcp", iso_kcp), ("status_label", status_label), ("status_tone", status_tone),
                            ("method_label", method_label), ("bank_label", bank_label), ("card_label", card_label),
                            ("carrier_label", carrier_label), ("kcp_status", kcp_status), ("quota_label", quota_label),
-                           ("refund_kind", refund_kind),
+                           ("refund_kind", refund_kind), ("phone", phone),
                            ("card_no", mask_card_no)):
         app.add_template_filter(function, name)

@@ -112,6 +112,8 @@ def test_codes_and_states_in_the_page_language(lang: str) -> None:
     assert formatting.refund_kind("STPC") == ("부분 환불" if ko else "Partial refund")
     assert formatting.quota_label(0) == ("일시불" if ko else "Lump sum")
     assert formatting.quota_label("03") == ("3개월" if ko else "3 months")
+    assert formatting.phone("01012345678") == "010-1234-5678" and formatting.phone("0111234567") == "011-123-4567"
+    assert formatting.phone("010-1234-5678") == "010-1234-5678" and formatting.phone("+82 10") == "+82 10"
 
 
 def test_stored_sentences_format_their_amounts_states_and_times(lang: str) -> None:
