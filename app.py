@@ -32,11 +32,11 @@ CONTRACT_KEYS = (
     "KCP_API_BASE", "KCP_JS_URL", "KCP_RECEIPT_BASE", "KCP_NOTIFY_IPS", "KCP_TIMEOUT",
     "DATABASE_URL", "SECRET_KEY", "ADMIN_PASSWORD",
 )
-# Extra settings of this project (documented in README), also read from the environment.
+# Extra settings of this project (documented in docs/CONFIGURATION.md), also read from the environment.
 EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE",
               "KCP_SANDBOX_NOTIFY_CHARSET", "KCP_SANDBOX_SITES", "SHOP_PUBLIC_URL", "KCP_MOBILE_METHODS",
               "KCP_NOTIFY_CHARSET")
-# Tuning keys read from instance/config.py only (README, Configuration): name, default, least allowed.
+# Tuning keys read from instance/config.py only (docs/CONFIGURATION.md): name, default, least allowed.
 # (NOTIFY_* are checked where they are used, shop.services.notifications.init_app.)
 TUNING_KEYS = (("COMMON_RETURN_LIMIT", 30, 1), ("COMMON_RETURN_WINDOW_SECONDS", 60, 1),
                ("COMMON_RETURN_REFUSED_ROWS", 20, 1), ("ORDER_FORM_MAX_AGE", 3 * 3600, 1), ("ADMIN_LOGIN_LIMIT", 5, 1),
@@ -108,6 +108,9 @@ def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> dict[str
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         BABEL_DEFAULT_LOCALE="ko",
+        # Times are stored in UTC and shown in Korea time on every page (shop/formatting.py); a shop
+        # elsewhere sets its own zone in instance/config.py (docs/CONFIGURATION.md).
+        BABEL_DEFAULT_TIMEZONE="Asia/Seoul",
         SANDBOX_DB_PATH=str(Path(app.instance_path) / "kcp-sandbox.sqlite3"),
     )
     app.config.from_pyfile("config.py", silent=True)

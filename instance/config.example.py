@@ -1,5 +1,5 @@
 # Copy to instance/config.py and edit. Environment variables of the same name win over this file.
-# Every key is documented in README.md ("Configuration").
+# Every key is documented in docs/CONFIGURATION.md.
 
 # sandbox (offline, default) | test (KCP's T0000 staging) | live
 KCP_ENV = "test"
@@ -26,7 +26,7 @@ KCP_TIMEOUT = "10"
 # SECRET_KEY = "a long random string"      # required in live
 # ADMIN_PASSWORD = "staff password"        # required in live
 
-# Tuning (instance/config.py only; README "Configuration" explains each):
+# Tuning (instance/config.py only; docs/CONFIGURATION.md explains each):
 # NOTIFY_MAX_BATCH = 64
 # NOTIFY_GATHER_MS = 0.3
 # NOTIFY_PIPELINE = True                   # False behind a PostgreSQL proxy without pipeline mode

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .config import KcpConfig
-from .errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError
+from .errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError, Rule
 from .masking import mask_payload, mask_text
 from .mobile import PAY_METHOD_CODES, check_ret_url
 from .results import (
@@ -94,13 +94,15 @@ def raise_for_response(status: int, body: bytes | str,
     code_key, message_key = result_keys
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else (body or "")
     if status >= 400:
-        raise KcpTransportError(f"KCP answered HTTP {status}", status=status, body=mask_text(text))
+        raise KcpTransportError(Rule("KCP answered HTTP %(status)s", status=status), status=status, body=mask_text(text))
     try:
         data = json.loads(text)
     except ValueError:
-        raise KcpTransportError(f"KCP's answer (HTTP {status}) is not JSON", status=status, body=mask_text(text)) from None
+        raise KcpTransportError(Rule("KCP's answer (HTTP %(status)s) is not JSON", status=status), status=status,
+                                body=mask_text(text)) from None
     if not isinstance(data, dict) or code_key not in data:
-        raise KcpTransportError(f"KCP's answer (HTTP {status}) has no {code_key}", status=status, body=mask_text(text))
+        raise KcpTransportError(Rule("KCP's answer (HTTP %(status)s) has no %(field)s", status=status, field=code_key),
+                                status=status, body=mask_text(text))
     res_cd = str(data.get(code_key) or "").strip()
     if res_cd != SUCCESS:
         raise KcpApiError(res_cd, str(data.get(message_key) or ""), str(data.get("res_en_msg") or ""), raw=data)
@@ -114,7 +116,7 @@ def _digits(name: str, value: Any, *, lengths: tuple[int, ...] | None = None) ->
         raise KcpValidationError(name, "***" if name.startswith("card_") else value, "digits only")
     if lengths and len(text) not in lengths:
         shown = "***" if name.startswith("card_") else value
-        raise KcpValidationError(name, shown, f"{' or '.join(map(str, lengths))} digits")
+        raise KcpValidationError(name, shown, Rule("%(lengths)s digits", lengths=" or ".join(map(str, lengths))))
     return text
 
 
@@ -292,7 +294,8 @@ class KcpClient:
         if not good_name or not str(good_name).strip():
             raise KcpValidationError("good_name", good_name, "the product name; empty")
         if pay_method not in PAY_METHOD_CODES:
-            raise KcpValidationError("pay_method", pay_method, f"one of {', '.join(sorted(PAY_METHOD_CODES))}")
+            raise KcpValidationError("pay_method", pay_method,
+                                     Rule("one of %(choices)s", choices=", ".join(sorted(PAY_METHOD_CODES))))
         if escw_used not in ("Y", "N"):
             raise KcpValidationError("escw_used", escw_used, "Y or N")
         body = {
@@ -326,14 +329,15 @@ class KcpClient:
                 status = resp.status_code
                 content = resp.content  # read fully here so a dropped body surfaces inside this try
             except requests.Timeout as exc:
-                raise KcpOutcomeUnknown(f"KCP did not answer {api} within {self.config.timeout:g} s; "
-                                        "settle it by inquiry") from exc
+                raise KcpOutcomeUnknown(Rule("KCP did not answer %(api)s within %(seconds)s s; settle it by inquiry",
+                                             api=api, seconds=f"{self.config.timeout:g}")) from exc
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
-                raise KcpOutcomeUnknown(f"the connection to KCP broke during {api} ({type(exc).__name__}); "
-                                        "settle it by inquiry") from exc
+                raise KcpOutcomeUnknown(Rule("the connection to KCP broke during %(api)s (%(error)s); settle it by inquiry",
+                                             api=api, error=type(exc).__name__)) from exc
             except requests.RequestException as exc:
-                raise KcpTransportError(f"{api} could not be sent to KCP ({type(exc).__name__}: {exc})") from exc
+                raise KcpTransportError(Rule("%(api)s could not be sent to KCP (%(error)s)", api=api,
+                                             error=f"{type(exc).__name__}: {exc}")) from exc
             try:
                 decoded = json.loads(content.decode("utf-8", errors="replace"))
                 response_json = decoded if isinstance(decoded, dict) else None

@@ -32,14 +32,48 @@ class KcpConfigError(KcpError):
     """The configuration cannot work; the message says in one sentence what to change."""
 
 
+class Rule(str):
+    """A broken rule: English text, which also keeps its message id and values.
+
+    ``Rule("at most %(limit)s characters (got %(length)s)", limit=20, length=25)`` is the string
+    "at most 20 characters (got 25)" wherever a string is expected; a shop that shows the rule in
+    another language translates ``template`` (a constant message id) and fills in ``values``. A
+    plain string works as a rule too: its template is itself.
+    """
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, /, **values: Any) -> Rule:
+        """The rule's English text; ``template`` uses %(name)s placeholders."""
+        rule = super().__new__(cls, template % values if values else template)
+        rule.template = template
+        rule.values = values
+        return rule
+
+
 class KcpValidationError(KcpError, ValueError):
-    """An input value breaks a documented rule."""
+    """An input value breaks a documented rule.
+
+    ``rule`` reads in English; ``rule_id`` and ``rule_values`` are the same rule as a message id and
+    its values, for a page in another language (see ``Rule``).
+    """
 
     def __init__(self, field: str, value: Any, rule: str):
         self.field = field
         self.value = value
         self.rule = rule
         super().__init__(f"{field}={value!r}: {rule}")
+
+    @property
+    def rule_id(self) -> str:
+        """The rule's message id (its template, or the plain rule text)."""
+        return getattr(self.rule, "template", str(self.rule))
+
+    @property
+    def rule_values(self) -> dict[str, Any]:
+        """The values of the rule's placeholders ({} for a plain rule)."""
+        return dict(getattr(self.rule, "values", {}))
 
 
 class KcpSigningError(KcpError):

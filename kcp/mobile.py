@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import KcpValidationError
+from .errors import KcpValidationError, Rule
 
 __all__ = [
     "ENCODING_FILTER", "MOBILE_METHODS", "PAY_METHOD_CODES", "RETURN_FIELDS", "MobileMethod", "decode_form",
@@ -78,7 +78,7 @@ def method_for(action_result: str) -> MobileMethod:
     """The method an ActionResult word names; KcpValidationError for anything else."""
     method = MOBILE_METHODS.get((action_result or "").strip())
     if method is None:
-        raise KcpValidationError("ActionResult", action_result, f"one of {', '.join(MOBILE_METHODS)}")
+        raise KcpValidationError("ActionResult", action_result, Rule("one of %(choices)s", choices=", ".join(MOBILE_METHODS)))
     return method
 
 

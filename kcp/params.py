@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from kcp.codes import CARD_CODES, HP_COMMID_VALUES, PAY_METHOD_POSITIONS, PAY_METHODS, VBANK_CODES
-from kcp.errors import KcpValidationError
+from kcp.errors import KcpValidationError, Rule
 
 # 004 "결제 시스템 연동": characters that may break a request (comma, ampersand, semicolon, newline,
 # backslash, pipe, single and double quote). Carriage return is refused with newline.
@@ -76,7 +76,7 @@ def _check_pay_method(value: str) -> str | None:
         return "at least one payment method (a 1)"
     undefined = [i + 1 for i in ones if i not in PAY_METHOD_POSITIONS]
     if undefined:
-        return f"digit {undefined[0]} is not a payment method KCP defines"
+        return Rule("digit %(position)s is not a payment method KCP defines", position=undefined[0])
     return None
 
 
@@ -85,7 +85,7 @@ def _check_card_list(value: str) -> str | None:
     codes = value.split(":")
     for code in codes:
         if code not in CARD_CODES:
-            return f"card code {code!r} is not in the card code table"
+            return Rule("card code %(code)r is not in the card code table", code=code)
     if len(set(codes)) != len(codes):
         return "a card code is listed twice"
     return None
@@ -100,19 +100,19 @@ def _check_noint_quota(value: str) -> str | None:
     for entry in value.split(","):
         match = _NOINT_ENTRY.fullmatch(entry)
         if match is None:
-            return f"entry {entry!r} is not CARD-MM[:MM...] (e.g. CCBC-02:03:06)"
+            return Rule("entry %(entry)r is not CARD-MM[:MM...] (e.g. CCBC-02:03:06)", entry=entry)
         code, months_text = match.groups()
         if code not in CARD_CODES or code == "CCXX":
-            return f"card code {code!r} is not in the card code table"
+            return Rule("card code %(code)r is not in the card code table", code=code)
         if code in seen:
-            return f"card code {code} is listed twice"
+            return Rule("card code %(code)s is listed twice", code=code)
         seen.add(code)
         months = months_text.split(":")
         for month in months:
             if not 2 <= int(month) <= 12:
-                return f"month {month} for {code} is outside 02-12"
+                return Rule("month %(month)s for %(code)s is outside 02-12", month=month, code=code)
         if len(set(months)) != len(months):
-            return f"a month is listed twice for {code}"
+            return Rule("a month is listed twice for %(code)s", code=code)
     return None
 
 
@@ -121,7 +121,8 @@ def _check_vbank_list(value: str) -> str | None:
     codes = value.split(":")
     for code in codes:
         if code not in VBANK_CODES:
-            return f"bank code {code!r} is not a virtual-account bank ({', '.join(VBANK_CODES)})"
+            return Rule("bank code %(code)r is not a virtual-account bank (%(choices)s)", code=code,
+                        choices=", ".join(VBANK_CODES))
     if len(set(codes)) != len(codes):
         return "a bank code is listed twice"
     return None
@@ -430,13 +431,13 @@ def _field_error(param: Param, value: str) -> str | None:
     if param.returned:
         return "must be empty on the order page (the payment window fills it)"
     if param.allowed:
-        return None if value in param.allowed else f"one of {', '.join(param.allowed)}"
+        return None if value in param.allowed else Rule("one of %(choices)s", choices=", ".join(param.allowed))
     if len(value) > param.max_length:
-        return f"at most {param.max_length} characters (got {len(value)})"
+        return Rule("at most %(limit)s characters (got %(length)s)", limit=param.max_length, length=len(value))
     if param.free_text:
         bad = forbidden_in(value)
         if bad:
-            return f"contains a character KCP forbids ({', '.join(bad)}); forbidden: , & ; newline \\ | ' \""
+            return Rule("contains a character KCP forbids (%(found)s); forbidden: , & ; newline \\ | ' \"", found=", ".join(bad))
     if param.pattern and not re.fullmatch(param.pattern, value):
         if param.name == "site_cd" and re.fullmatch(r"[A-Za-z0-9]{5}", value):
             return "upper-case letters only: a lower-case site code gives 3014 (004 FAQ)"
@@ -444,7 +445,7 @@ def _field_error(param: Param, value: str) -> str | None:
     if param.int_range is not None:
         low, high = param.int_range
         if not low <= int(value) <= high:
-            return f"from {low} to {high}"
+            return Rule("from %(low)s to %(high)s", low=low, high=high)
     if param.check is not None:
         return param.check(value)
     return None
@@ -469,7 +470,8 @@ def _cross_errors(fields: Mapping[str, str]) -> list[KcpValidationError]:
             if total != int(good_mny):
                 errors.append(KcpValidationError(
                     "tax_flag", "TG03",
-                    f"comm_tax_mny + comm_free_mny + comm_vat_mny = {total} must equal good_mny {good_mny}"))
+                    Rule("comm_tax_mny + comm_free_mny + comm_vat_mny = %(total)s must equal good_mny %(good_mny)s",
+                         total=total, good_mny=good_mny)))
     else:
         for name in money:
             if get(name):
@@ -493,6 +495,11 @@ def _cross_errors(fields: Mapping[str, str]) -> list[KcpValidationError]:
     return errors
 
 
+def required(name: str) -> Rule:
+    """The rule a missing required field breaks: "required (<the field's rule>)"."""
+    return Rule("required (%(rule)s)", rule=PARAMS_BY_NAME[name].rule)
+
+
 def _validate(fields: Mapping[str, Any], *, require: bool) -> tuple[dict[str, str], list[KcpValidationError]]:
     """Check every field (and, with require, the presence of required ones); return text values and errors."""
     errors: list[KcpValidationError] = []
@@ -501,7 +508,8 @@ def _validate(fields: Mapping[str, Any], *, require: bool) -> tuple[dict[str, st
         param = PARAMS_BY_NAME.get(name)
         if param is None:
             hint = _KNOWN_MISSPELLINGS.get(name)
-            rule = f"not a KCP order-page option (did you mean {hint}?)" if hint else "not a KCP order-page option"
+            rule = (Rule("not a KCP order-page option (did you mean %(hint)s?)", hint=hint) if hint
+                    else "not a KCP order-page option")
             errors.append(KcpValidationError(name, raw, rule))
             continue
         try:
@@ -517,7 +525,7 @@ def _validate(fields: Mapping[str, Any], *, require: bool) -> tuple[dict[str, st
     if require:
         for name in REQUIRED_FIELDS:
             if not texts.get(name):
-                errors.append(KcpValidationError(name, texts.get(name, ""), f"required ({PARAMS_BY_NAME[name].rule})"))
+                errors.append(KcpValidationError(name, texts.get(name, ""), required(name)))
     bad_fields = {e.field for e in errors}
     errors.extend(e for e in _cross_errors(texts) if e.field not in bad_fields)
     return texts, errors
@@ -538,7 +546,8 @@ def mixed_tax_fields(good_mny: int, *, free_mny: int = 0) -> dict[str, str]:
     if isinstance(good_mny, bool) or not isinstance(good_mny, int) or good_mny < 0:
         raise KcpValidationError("good_mny", good_mny, "a whole amount, not negative")
     if isinstance(free_mny, bool) or not isinstance(free_mny, int) or not 0 <= free_mny <= good_mny:
-        raise KcpValidationError("comm_free_mny", free_mny, f"a whole amount from 0 to good_mny ({good_mny})")
+        raise KcpValidationError("comm_free_mny", free_mny, Rule("a whole amount from 0 to good_mny (%(good_mny)s)",
+                                                                 good_mny=good_mny))
     taxable = good_mny - free_mny
     supply = (taxable * 10 + 5) // 11
     return {"tax_flag": "TG03", "comm_tax_mny": str(supply), "comm_vat_mny": str(taxable - supply),
@@ -621,7 +630,7 @@ def pay_method_code(*methods: str) -> str:
     for name in methods:
         method = PAY_METHODS.get(name)
         if method is None:
-            raise KcpValidationError("pay_method", name, f"one of {', '.join(PAY_METHODS)}")
+            raise KcpValidationError("pay_method", name, Rule("one of %(choices)s", choices=", ".join(PAY_METHODS)))
         digits[method.position] = "1"
     return "".join(digits)
 

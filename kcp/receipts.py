@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from .errors import KcpValidationError
+from .errors import KcpValidationError, Rule
 
 STYLES = ("BillAction", "BillActionNew")
 CARD_POPUP = (470, 815)
@@ -54,7 +54,7 @@ def receipt_links(method: str, tno: str, *, base: str, style: str = "BillAction"
     """The Korean and English bill links for one payment (``base`` e.g. https://admin8.kcp.co.kr)."""
     method = ALIASES.get(method, method)
     if method not in BILLS:
-        raise KcpValidationError("method", method, f"one of {', '.join(BILLS)}")
+        raise KcpValidationError("method", method, Rule("one of %(choices)s", choices=", ".join(BILLS)))
     if style not in STYLES:
         raise KcpValidationError("style", style, "BillAction or BillActionNew")
     tno = (tno or "").strip()

@@ -7,8 +7,9 @@ logins (the rate limit) and the same logged-out sessions.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.extensions import db
@@ -33,6 +34,8 @@ class AuditLog(db.Model):
     tno: Mapped[str] = mapped_column(String(20), default="")
     result: Mapped[str] = mapped_column(String(20))  # ok, refused, failed, unknown, error
     detail: Mapped[str] = mapped_column(Text, default="")
+    # The detail's placeholder values (shop.messages): None means the detail is shown as stored.
+    detail_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_audit_log_action_ip_created", "action", "ip", "created_at"),)
 

@@ -56,17 +56,10 @@ class Product:
 
     @property
     def price_text(self) -> str:
-        """The price as people read it: 12,000원 or $19.00."""
-        return format_money(self.price, self.currency)
+        """The price as people read it, in the page's locale (shop.formatting.won): ₩12,000."""
+        from shop.formatting import won
 
-
-def format_money(amount: int | None, currency: str = "410") -> str:
-    """Format an integer amount: won with a thousands separator, USD cents as dollars."""
-    if amount is None:
-        return "-"
-    if currency == "840":
-        return f"${amount / 100:,.2f}"
-    return f"{amount:,}원"
+        return won(self.price, self.currency)
 
 
 PRODUCTS: tuple[Product, ...] = (

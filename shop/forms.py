@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from kcp import params
 from kcp.codes import PAY_METHODS
+from shop.reference.rules import validation_message
 
 # The methods the buyer can pick; "all" lets the KCP window offer all four.
 PAY_CHOICES = {
@@ -113,7 +114,7 @@ class _DevOptionsBase(FlaskForm):
         problems = params.validate_options(self.options())
         for problem in problems:
             target = self._fields.get(problem.field)
-            message = f"{problem.rule} ({problem.field}={problem.value!r})"
+            message = validation_message(problem)
             if target is not None and target.name != "csrf_token":
                 target.errors = [*target.errors, message]  # type: ignore[list-item]
             else:

@@ -19,6 +19,7 @@ completeness test see them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -99,8 +100,41 @@ def _untranslated(text: str) -> str:
     return text
 
 
-def _value(value: Any, translate: Callable[[str], str]) -> Any:
-    """One placeholder value ready for ``%``: nested reasons rendered in the same language."""
+# Placeholders whose values are amounts in won (stored as integers), order states, KCP's status codes,
+# refund kinds (mod_type) and KCP's times: on a page they read like every other amount, state and time
+# (shop.formatting); logs and the CLI keep the stored values.
+MONEY_PARAMS = frozenset({"amount", "approved", "paid", "balance", "kcp", "ours", "order_amount", "kcp_amount",
+                          "rem_mny", "before", "after", "mod_mny", "ipgm_mnyx"})
+TIME_PARAMS = frozenset({"va_date", "app_time", "canc_time", "ipgm_time", "tx_tm"})
+STATE_PARAMS = frozenset({"status", "target"})
+_KCP_STATUS = re.compile(r"^(ST[A-Z0-9]{2})(?: \(.*\))?$")  # "STSR" or, as older rows keep it, "STSR (approved)"
+
+
+def _formatted(name: str, value: Any) -> Any:
+    """A stored placeholder value as a page shows it (amounts, states, KCP codes and times); others unchanged."""
+    from shop import formatting
+    from shop.states import OrderStatus
+
+    if isinstance(value, bool) or value is None:
+        return value
+    if name in MONEY_PARAMS and (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        return formatting.won(int(value))
+    if name in TIME_PARAMS and isinstance(value, str):
+        return formatting.kcp_time(value) or value
+    if name == "mod_type" and isinstance(value, str):
+        return formatting.refund_kind(value)
+    if name in STATE_PARAMS and isinstance(value, str):
+        if value in OrderStatus.__members__.values():
+            return formatting.status_label(value)
+        match = _KCP_STATUS.match(value)
+        if match:
+            return formatting.kcp_status(match.group(1))
+    return value
+
+
+def _value(value: Any, translate: Callable[[str], str], name: str = "") -> Any:
+    """One placeholder value ready for ``%``: nested reasons rendered in the same language; on a page
+    (a real ``translate``), amounts, states, KCP status codes and times formatted for people."""
     if isinstance(value, Reason):
         return render(value.text, value.params, translate)
     if isinstance(value, Actor):
@@ -109,6 +143,8 @@ def _value(value: Any, translate: Callable[[str], str]) -> Any:
         return render(str(value["_msg"]), value.get("_params"), translate)
     if isinstance(value, Mapping) and "_actor" in value:
         return actor_label(str(value["_actor"]), translate)
+    if translate is not _untranslated and name:
+        return _formatted(name, value)
     return value
 
 
@@ -123,7 +159,7 @@ def render(text: str | None, params: Mapping[str, Any] | None,
     if params is None or not text:
         return text
     translate = translate or _untranslated
-    values = {name: _value(value, translate) for name, value in params.items()}
+    values = {name: _value(value, translate, name) for name, value in params.items()}
     for candidate in (translate(text), text):
         try:
             return candidate % values if "%" in candidate else candidate

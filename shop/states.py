@@ -77,7 +77,8 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 assert all(S.NEEDS_ATTENTION in ALLOWED[state] for state in _FLAGGABLE)
 
-# Shown to people; the stored value stays the English identifier.
+# Shown to people (every page: shop.formatting.status_label and templates/_macros.html status_badge);
+# the stored value stays the English identifier.
 LABELS = {
     S.PENDING: _l("Waiting for payment"),
     S.INCOMPLETE: _l("Payment not completed"),
@@ -88,16 +89,16 @@ LABELS = {
     S.REFUNDED: _l("Refunded"),
     S.CANCELLED: _l("Cancelled"),
     S.FAILED: _l("Failed"),
-    S.UNKNOWN: _l("Result unknown"),
+    S.UNKNOWN: _l("Outcome unknown"),
     S.AUTO_CANCELLED: _l("Cancelled automatically"),
     S.NEEDS_ATTENTION: _l("Needs attention"),
 }
 
-# The badge colour family of each state (CSS classes badge-<tone>).
+# The badge colour of each state (CSS classes badge--<tone> in static/css/site.css).
 TONES = {
-    S.PENDING: "neutral", S.INCOMPLETE: "warning", S.APPROVING: "info", S.PAID: "success", S.AWAITING_DEPOSIT: "info",
-    S.PARTIALLY_REFUNDED: "warning", S.REFUNDED: "neutral", S.CANCELLED: "neutral", S.FAILED: "error",
-    S.UNKNOWN: "warning", S.AUTO_CANCELLED: "warning", S.NEEDS_ATTENTION: "error",
+    S.PENDING: "info", S.INCOMPLETE: "warning", S.APPROVING: "info", S.PAID: "success", S.AWAITING_DEPOSIT: "warning",
+    S.PARTIALLY_REFUNDED: "info", S.REFUNDED: "neutral", S.CANCELLED: "neutral", S.FAILED: "danger",
+    S.UNKNOWN: "warning", S.AUTO_CANCELLED: "neutral", S.NEEDS_ATTENTION: "danger",
 }
 
 

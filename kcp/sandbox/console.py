@@ -29,13 +29,19 @@ def kcp_won(value: Any) -> str:
         return str(value)
 
 
-@bp.app_template_filter("kcp_time")
 def kcp_time_filter(value: Any) -> str:
     """'20240131235959' -> '2024-01-31 23:59:59' (other values unchanged)."""
     text = str(value or "")
     if len(text) == 14 and text.isdigit():
         return f"{text[:4]}-{text[4:6]}-{text[6:8]} {text[8:10]}:{text[10:12]}:{text[12:]}"
     return text.replace("T", " ")[:19]
+
+
+@bp.record_once
+def _time_filter(state: Any) -> None:
+    """``kcp_time`` for the sandbox's pages, unless the host app has its own (the shop's, shop.formatting,
+    which shows the same KCP times labelled KST): a blueprint must not replace its host's filter."""
+    state.app.jinja_env.filters.setdefault("kcp_time", kcp_time_filter)
 
 
 @bp.app_template_filter("kcp_json")

@@ -40,6 +40,8 @@ INQUIRY_PAY_TYPES = ("PACA", "PABK", "PAVC", "PAMC")
 METHOD_OF_PAY_TYPE = {v: k for k, v in PAY_TYPES.items() if v in INQUIRY_PAY_TYPES}
 PAY_METHOD_CODES = {name: codes.PAY_METHODS[name].code for name in PAY_TYPES}
 CARD_TX_TYPES = {"11121000": "certified", "11111000": "non-certified"}  # 001
+# Why a test card is declined (SB13), in the English res_en_msg and the Korean res_msg.
+DECLINED_DETAIL = ("test card number ending in 0002", "끝자리 0002 테스트 카드번호")
 
 
 # -- sites and credentials -------------------------------------------------------------------
@@ -245,7 +247,7 @@ def approve(app: Flask, body: Mapping[str, Any]) -> dict[str, Any]:
         if picked.get("decline"):
             conn.execute("UPDATE authorizations SET used_at = ?, used_result = ? WHERE id = ?",
                          (now.isoformat(timespec="seconds"), codes.CARD_DECLINED, auth["id"]))
-            return _refusal_after_write(codes.CARD_DECLINED, "test card number ending in 0002")
+            return _refusal_after_write(codes.CARD_DECLINED, *DECLINED_DETAIL)
         tno = ledger.new_tno(conn)
         method_fields = _method_fields(picked, order, auth["amount"], now, site_name=order["site_name"])
         _insert_transaction(conn, tno=tno, site_cd=site_cd, ordr_idxx=auth["ordr_idxx"], method=picked["method"],
@@ -258,9 +260,9 @@ def approve(app: Flask, body: Mapping[str, Any]) -> dict[str, Any]:
             "ordr_idxx": auth["ordr_idxx"], **method_fields}
 
 
-def _refusal_after_write(code: str, detail: str) -> dict[str, Any]:
+def _refusal_after_write(code: str, detail: str, detail_ko: str = "") -> dict[str, Any]:
     """A refusal whose ledger change (a consumed authorization) is kept: returned, not raised."""
-    return answer_payload(code, detail)
+    return answer_payload(code, detail, detail_ko)
 
 
 def _method_fields(picked: Mapping[str, Any], order: Mapping[str, Any], amount: int, now: Any, *,
@@ -372,7 +374,7 @@ def manual_card(app: Flask, body: Mapping[str, Any]) -> dict[str, Any]:
         if pwd == FAILING_CARD_PWD:
             raise SandboxError(codes.CARD_AUTH_FAILED, "test password 99")
     if card_no.endswith(DECLINE_SUFFIX):
-        raise SandboxError(codes.CARD_DECLINED, "test card number ending in 0002")
+        raise SandboxError(codes.CARD_DECLINED, *DECLINED_DETAIL)
     card = codes.CARD_CODES[BIN_CARDS.get(card_no[0], "CCDI")]
     now = ledger.now_kst()
     picked = {"method": "card", "card_cd": card.code, "quota": int(quota_raw), "noinf": "N",

@@ -51,6 +51,8 @@ def _bill(new_style: bool) -> tuple[str, int]:
     return render_template("sandbox/receipt.html", lang=lang, tx=tx, refunds=refunds, problem="",
                            title=title_en if english else title_ko, supply=_supply(tx["amount"]),
                            card=codes.CARD_CODES.get(tx["fields"].get("card_cd", "")),
+                           acquirer=codes.CARD_CODES.get(tx["fields"].get("acqu_cd", "")),
+                           bank=codes.lookup_bank(tx["fields"].get("bankcode", "")),
                            carrier=codes.MOBILE_CARRIERS.get(tx["fields"].get("commid", "")),
                            status=codes.STATUS_CODES.get(tx["shop_status"])), 200
 

@@ -24,6 +24,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from shop.formatting import won
 from shop.states import LABELS, OrderStatus
 
 # An amount in won as staff type it: ASCII digits, thousands commas allowed ("10,000"); KCP's
@@ -154,6 +155,8 @@ class NoEchoField(StringField):
 
 
 NO_STORE = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}
+# 004 (FAQ and quotaopt): instalment months can be chosen from 50,000 won; below that only a lump sum.
+INSTALMENT_MINIMUM = 50_000
 EXPIRY_RE = re.compile(r"^(0[1-9]|1[0-2])\s*/?\s*(\d{2})$")
 
 
@@ -185,6 +188,13 @@ class ManualCardForm(FlaskForm):
     card_pwd = PasswordField(_l("First 2 digits of the card password"),
                              render_kw={**NO_STORE, "inputmode": "numeric", "maxlength": 2})
     submit = SubmitField(_l("Charge the card"))
+
+    def validate_quota(self, field: SelectField) -> None:
+        """Instalments only from 50,000 won (004: "5만원 이상부터 할부개월 선택이 가능합니다"): refused here, not by KCP."""
+        amount = self.amount.data
+        if field.data and amount is not None and amount < INSTALMENT_MINIMUM:
+            raise ValidationError(_l("Instalments need an amount of at least %(minimum)s; choose a lump sum.",
+                                     minimum=won(INSTALMENT_MINIMUM)))
 
     def validate_card_no(self, field: NoEchoField) -> None:
         """13-19 digits (spaces and dashes allowed while typing)."""

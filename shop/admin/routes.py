@@ -29,8 +29,10 @@ from shop.admin.forms import (
 )
 from shop.audit import AuditLog
 from shop.extensions import db
+from shop.formatting import refund_kind, won
 from shop.messages import reason
 from shop.models import NotificationDelivery, NotificationRecord, Order, Refund, RefundIntent
+from shop.reference.rules import error_text
 from shop.services import refunds as refund_service
 from shop.services import staff
 from shop.services.checkout import new_ordr_idxx
@@ -183,7 +185,7 @@ def order_inquire(ordr_idxx: str):
         flash(_("KCP refused the inquiry: [%(code)s] %(msg)s", code=exc.res_cd, msg=exc.res_msg or exc.res_en_msg), "danger")
         return redirect(url_for("admin.order_detail", ordr_idxx=ordr_idxx))
     except KcpError as exc:
-        flash(_("The inquiry failed: %(msg)s", msg=exc.message), "danger")
+        flash(_("The inquiry failed: %(msg)s", msg=error_text(exc)), "danger")
         return redirect(url_for("admin.order_detail", ordr_idxx=ordr_idxx))
     return render_template("admin/inquiry.html", order=order, report=report)
 
@@ -242,12 +244,19 @@ def refund(ordr_idxx: str):
     order = _order_or_404(ordr_idxx)
     form = RefundForm()
     partial_allowed = refund_service.partial_refund_allowed(order)
+    full_allowed = refund_service.full_cancel_allowed(order)
     db.session.rollback()
+    # Offer only what KCP will accept (a posted kind that is not offered is refused by the form):
     if not partial_allowed:
         # KCP approved it with partcanc_yn N: a full cancel is the only refund (000 / 002).
         form.kind.choices = [c for c in form.kind.choices if c.value == "full"]
         if request.method == "GET":
             form.kind.data = "full"
+    elif not full_allowed:
+        # Part of it was refunded: STSC is refused from then on (003); the rest goes back by STPC.
+        form.kind.choices = [c for c in form.kind.choices if c.value == "partial"]
+        if request.method == "GET":
+            form.kind.data = "partial"
     if form.validate_on_submit():
         amount = None if form.kind.data == "full" else form.amount.data
         try:
@@ -255,12 +264,14 @@ def refund(ordr_idxx: str):
         except staff.StaffError as exc:
             flash(str(exc), "danger")
         except KcpError as exc:
-            flash(_("Could not confirm the balance with KCP (%(msg)s); nothing was refunded.", msg=exc.message), "danger")
+            flash(_("Could not confirm the balance with KCP (%(msg)s); nothing was refunded.", msg=error_text(exc)),
+                  "danger")
         else:
             confirm = RefundConfirmForm(token=plan.token, formdata=None)
             return render_template("admin/refund_confirm.html", order=order, plan=plan, form=confirm)
     status = 400 if request.method == "POST" and form.errors else 200
-    return render_template("admin/refund.html", order=order, form=form, partial_allowed=partial_allowed), status
+    return render_template("admin/refund.html", order=order, form=form, partial_allowed=partial_allowed,
+                           full_allowed=full_allowed), status
 
 
 @bp.post("/orders/<ordr_idxx>/refund/confirm")
@@ -284,8 +295,8 @@ def refund_confirm(ordr_idxx: str):
         category, text = _already_message(intent, row)
         flash(text, category)
     elif row is not None and row.status == refund_service.DONE:
-        flash(_("%(kind)s of %(amount)s done (mod_pacn_seq_no %(seq)s).", kind=row.mod_type, amount=f"{row.amount:,}",
-                seq=row.mod_pacn_seq_no or "-"), "success")
+        flash(_("%(kind)s of %(amount)s done (mod_pacn_seq_no %(seq)s).", kind=refund_kind(row.mod_type),
+                amount=won(row.amount, order.currency), seq=row.mod_pacn_seq_no or "-"), "success")
     elif row is not None and row.status == refund_service.FAILED:
         flash(_("KCP refused the refund: [%(code)s] %(msg)s", code=row.res_cd or "-", msg=row.res_msg or ""), "danger")
     else:
@@ -298,8 +309,8 @@ def _already_message(intent: RefundIntent, row: Refund | None) -> tuple[str, str
     """What a copy of a used refund confirmation is told: it was used, and how the refund ended."""
     if intent.status == IntentStatus.DONE and row is not None:
         return "info", _("This confirmation was already used: %(kind)s of %(amount)s done (mod_pacn_seq_no %(seq)s). "
-                         "Nothing more was sent to KCP.", kind=row.mod_type, amount=f"{row.amount:,}",
-                         seq=row.mod_pacn_seq_no or "-")
+                         "Nothing more was sent to KCP.", kind=refund_kind(row.mod_type),
+                         amount=won(row.amount, intent.order.currency), seq=row.mod_pacn_seq_no or "-")
     if intent.status == IntentStatus.FAILED and row is not None:
         return "danger", _("This confirmation was already used: KCP refused the refund: [%(code)s] %(msg)s. "
                            "Nothing more was sent to KCP.", code=row.res_cd or "-", msg=row.res_msg or "")

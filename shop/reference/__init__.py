@@ -2,7 +2,8 @@
 and the helpers other pages use to link to them and to show what happened "under the hood".
 
 ``init_reference(app)`` registers the blueprint, the template helpers (``code_url``,
-``under_the_hood``, ``kcp_live``, ``mask_card_no``, ``param_rule``) and the page language (shop.i18n).
+``under_the_hood``, ``kcp_live``, ``mask_card_no``, ``param_rule``, ``param_group``, ``validation_message``)
+and the page language (shop.i18n).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def init_reference(app: Flask) -> None:
     from shop import i18n
     from shop.reference import routes  # noqa: F401  (attaches the views to bp)
     from shop.reference.hood import entries_for
-    from shop.reference.rules import param_rule
+    from shop.reference.rules import param_rule, validation_message
 
     app.register_blueprint(bp)
     app.add_template_filter(code_url, "code_url")
@@ -42,4 +43,6 @@ def init_reference(app: Flask) -> None:
     # KCP returns card_no with 8 leading digits (e.g. 40091111****2222); pages show what the logs show.
     app.add_template_filter(mask_card_no, "mask_card_no")
     app.add_template_filter(param_rule, "param_rule")
+    app.add_template_filter(validation_message, "validation_message")
+    app.add_template_filter(lambda group: str(routes.GROUP_TITLES.get(group, group)), "param_group")
     i18n.init_i18n(app)

@@ -15,7 +15,7 @@ from flask import render_template
 from markupsafe import escape
 
 from kcp.errors import KcpValidationError
-from kcp.params import ORDER_FIELDS, PARAMS, PARAMS_BY_NAME, REQUIRED_FIELDS, OrderInfo, build_form, validate_options
+from kcp.params import ORDER_FIELDS, PARAMS, REQUIRED_FIELDS, OrderInfo, build_form, required, validate_options
 
 # The fields a builder user can set: everything except what the payment window returns.
 BUILDER_FIELDS: tuple[str, ...] = tuple(p.name for p in PARAMS if not p.returned)
@@ -53,9 +53,11 @@ class BuildResult:
 
 
 def error_json(error: KcpValidationError) -> dict[str, Any]:
-    """A validation error as JSON: field, value, rule and the message kcp.params wrote."""
+    """A validation error as JSON: field, value, rule (kcp.params' English) and the message in the page's language."""
+    from shop.reference.rules import validation_message
+
     value = error.value if isinstance(error.value, (str, int, float, bool)) or error.value is None else str(error.value)
-    return {"field": error.field, "value": value, "rule": error.rule, "message": error.message}
+    return {"field": error.field, "value": value, "rule": str(error.rule), "message": validation_message(error)}
 
 
 def chosen_options(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def build(values: Mapping[str, Any]) -> BuildResult:
     missing = [name for name in REQUIRED_FIELDS if not options.get(name)]
     if missing:
         # The same error build_form raises for a missing required field.
-        return BuildResult(errors=[KcpValidationError(name, "", f"required ({PARAMS_BY_NAME[name].rule})") for name in missing])
+        return BuildResult(errors=[KcpValidationError(name, "", required(name)) for name in missing])
     order = OrderInfo(
         ordr_idxx=str(options["ordr_idxx"]), good_name=str(options["good_name"]), good_mny=int(options["good_mny"]),
         currency=str(options["currency"]), buyr_name=str(options.get("buyr_name", "")),

@@ -44,6 +44,16 @@ TITLES: dict[str, Any] = {
     "mobile_return": _l("What KCP's smartphone page posted back"),
 }
 
+# What an exchange's error (kcp.client records "<error class>: <message>") means, in the page's language;
+# the recorded text is shown beside it as it is.
+ERRORS: dict[str, Any] = {
+    "KcpOutcomeUnknown": _l("No usable answer from KCP (timeout or dropped connection): the money may have moved, "
+                            "so the order is settled by inquiry."),
+    "KcpTransportError": _l("KCP's answer could not be used (an HTTP error or not JSON)."),
+    "KcpValidationError": _l("Refused before it was sent: a value breaks one of KCP's rules."),
+    "KcpApiError": _l("KCP refused the request."),
+}
+
 # What kcp.masking leaves in place of a blob; masking that again would report the placeholder's length.
 _PLACEHOLDER = re.compile(r"<\d+ chars>")
 
@@ -70,6 +80,12 @@ class HoodEntry:
     error: str | None
     at: dt.datetime | None
     res_cd: str
+
+    @property
+    def error_text(self) -> str:
+        """What the recorded error means, in the page's language ('' when there is none or it is not known)."""
+        kind = (self.error or "").split(":", 1)[0].strip()
+        return str(ERRORS[kind]) if kind in ERRORS else ""
 
 
 def _pretty(value: Any) -> str:

@@ -61,6 +61,7 @@ from shop.catalog import Product, get_product
 from shop.extensions import db
 from shop.messages import BUYER, N_, SYSTEM, Reason
 from shop.models import Order, Payment, StateChange
+from shop.reference.rules import error_reason
 from shop.runtime import get_kcp
 from shop.services import begin_immediate, exchanges, lock_order, transition
 from shop.services.notifications import apply_deferred
@@ -333,7 +334,7 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
             return ordr_idxx
         except (KcpOutcomeUnknown, KcpTransportError) as exc:
             log.warning("order %s: approval outcome unknown (%s); settle by inquiry", ordr_idxx, exc)
-            _finish(order_id, OrderStatus.UNKNOWN, result=("", str(exc)),
+            _finish(order_id, OrderStatus.UNKNOWN, result=("", error_reason(exc)),  # shown in the reader's language
                     cause=Reason(N_("no usable answer from KCP (timeout or transport error); settle by inquiry")))
             return ordr_idxx
 

@@ -46,8 +46,8 @@ from sqlalchemy import select
 
 from kcp.errors import KcpApiError, KcpOutcomeUnknown, KcpTransportError
 from kcp.masking import mask_payload
-from shop.catalog import format_money
 from shop.extensions import db
+from shop.formatting import status_label, won
 from shop.messages import N_, Actor, Reason
 from shop.models import Order, Payment, Refund, RefundIntent, StateChange, utcnow
 from shop.runtime import get_kcp
@@ -103,8 +103,8 @@ def review(order: Order, amount: int | None, reason: str, actor: str, *,
         mod_type, mod_mny, balance = _check(order, amount)
         if kcp_rem_mny is not None and kcp_rem_mny != balance:
             raise RefundRefused(_("KCP reports %(kcp)s refundable but our records say %(ours)s; settle the order by "
-                                  "inquiry before refunding.", kcp=format_money(kcp_rem_mny, order.currency),
-                                  ours=format_money(balance, order.currency)))
+                                  "inquiry before refunding.", kcp=won(kcp_rem_mny, order.currency),
+                                  ours=won(balance, order.currency)))
     except RefundRefused:
         db.session.rollback()
         raise
@@ -277,7 +277,7 @@ def _same_as_reviewed(order: Order, intent: RefundIntent, shape: tuple[str, int,
     mod_type, mod_mny, balance = shape
     if (mod_type, mod_mny, balance) != (intent.mod_type, intent.amount, intent.balance_before):
         raise RefundRefused(_("The balance changed since you reviewed this refund (now %(balance)s); review it again.",
-                              balance=format_money(balance, order.currency)))
+                              balance=won(balance, order.currency)))
 
 
 def _locked_intent(intent_id: int) -> RefundIntent:
@@ -345,25 +345,31 @@ def _check(order: Order, amount: int | None, *, sending: int | None = None) -> t
     if busy is not None:
         raise RefundBusy(busy)
     if order.status not in REFUNDABLE or not order.tno:
-        raise RefundRefused(_("Only a paid order can be refunded (this one is: %(status)s).", status=order.status))
+        raise RefundRefused(_("Only a paid order can be refunded (this one is: %(status)s).", status=status_label(order.status)))
     refunded = sum(r.amount for r in rows if r.status == DONE)
     balance = order.paid_amount - refunded
     if amount is None:
         if refunded:
             raise RefundRefused(_("Part of this order was already refunded; refund the remaining %(balance)s "
-                                  "as a partial refund.", balance=format_money(balance, order.currency)))
+                                  "as a partial refund.", balance=won(balance, order.currency)))
         return "STSC", balance, balance
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise RefundRefused(_("The refund amount must be more than zero."))
     if amount > balance:
         raise RefundRefused(_("The refund amount %(amount)s is more than the balance %(balance)s.",
-                              amount=format_money(amount, order.currency), balance=format_money(balance, order.currency)))
+                              amount=won(amount, order.currency), balance=won(balance, order.currency)))
     if amount == balance and not refunded:
         return "STSC", amount, balance
     if not partial_refund_allowed(order):
         raise RefundRefused(_("KCP approved this payment without partial refunds (partcanc_yn N): only a full cancel "
-                              "of %(balance)s is possible.", balance=format_money(balance, order.currency)))
+                              "of %(balance)s is possible.", balance=won(balance, order.currency)))
     return "STPC", amount, balance
+
+
+def full_cancel_allowed(order: Order) -> bool:
+    """True while nothing has been refunded: after a partial refund only STPC is possible (003)."""
+    refunded = db.session.execute(select(Refund.id).where(Refund.order_id == order.id, Refund.status == DONE)).first()
+    return refunded is None
 
 
 def partial_refund_allowed(order: Order) -> bool:
@@ -422,7 +428,7 @@ def settle_by_inquiry(order: Order, found: Unsettled, kcp_rem_mny: int | None, *
     else is left for staff. An order this refund flagged returns to its money state. Returns why.
     """
     mod_type, amount, before = found.shape
-    money = lambda value: format_money(value, order.currency)  # noqa: E731 - local shorthand
+    money = lambda value: won(value, order.currency)  # noqa: E731 - local shorthand
     if kcp_rem_mny is None:
         return Reason(N_("KCP's answer has no rem_mny; the refund of %(amount)s stays unsettled"), amount=money(amount))
     if kcp_rem_mny == before - amount:

@@ -29,13 +29,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from kcp.codes import STATUS_CODES
 from kcp.errors import KcpApiError, KcpError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError
-from kcp.masking import mask_payload
+from kcp.masking import mask_card_no, mask_payload
 from kcp.results import DEPOSIT_REVERSED, PAY_TYPES, Inquiry, parse_approval
 from shop.audit import AuditLog, utcnow
-from shop.catalog import format_money
 from shop.extensions import db
+from shop.formatting import kcp_status, won
 from shop.messages import N_, Reason
 from shop.models import Order, Payment, Refund, RefundIntent, StateChange
+from shop.reference.rules import error_reason, validation_reason
 from shop.runtime import get_kcp
 from shop.services import begin_immediate, exchanges, lock_order, transition
 from shop.services import refunds as refund_service
@@ -58,13 +59,18 @@ class StaffError(Exception):
 # --- audit trail -----------------------------------------------------------------------------------
 
 def audit(action: str, result: str, *, actor: str, ip: str = "", ordr_idxx: str = "", tno: str = "",
-          detail: str = "") -> None:
-    """Record one staff action after it finished (commits on its own; never holds card data)."""
+          detail: str | Reason = "") -> None:
+    """Record one staff action after it finished (commits on its own; never holds card data).
+
+    ``detail``: a ``Reason`` (a message id and its values, shown in the reader's language) or free
+    text kept as it is (KCP's own message, a sentence already in the acting staff's language).
+    """
+    text, params = detail.stored() if isinstance(detail, Reason) else (detail or "", None)
     # A write transaction of its own: an INSERT inside a read transaction that began before
     # another request committed fails at once on SQLite ("database is locked"), busy timeout or not.
     begin_immediate()
     db.session.add(AuditLog(actor=actor[:80], ip=(ip or "")[:64], action=action[:40], ordr_idxx=(ordr_idxx or "")[:40],
-                            tno=(tno or "")[:20], result=result[:20], detail=(detail or "")[:2000]))
+                            tno=(tno or "")[:20], result=result[:20], detail=text[:2000], detail_params=params))
     db.session.commit()
     log.info("audit: %s %s %s%s -> %s", actor, action, ordr_idxx or "", f" tno {tno}" if tno else "", result)
 
@@ -171,13 +177,13 @@ def status_text(shop_status: str) -> str:
 
 def compare(order: Order, inquiry: Inquiry) -> list[CompareRow]:
     """Status, amounts, remaining balance, cancel state and tno: KCP's value beside ours."""
-    money = lambda amount: format_money(amount, order.currency)  # noqa: E731 - local shorthand
+    money = lambda amount: won(amount, order.currency)  # noqa: E731 - local shorthand
     ours_closed = order.status in (S.CANCELLED, S.AUTO_CANCELLED)
     kcp_closed = inquiry.cancelled or (inquiry.rem_mny == 0 and bool(inquiry.amount) and not awaiting_deposit(inquiry))
     holds_money = order.status in (S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CANCELLED, S.AUTO_CANCELLED)
     ours_rem = order.balance if holds_money else None
     rows = [
-        CompareRow(_("Status"), status_text(inquiry.shop_status), label(order.status),
+        CompareRow(_("Status"), kcp_status(inquiry.shop_status), label(order.status),
                    OrderStatus(order.status) not in statuses_matching(inquiry)),
         CompareRow(_("Transaction number (tno)"), inquiry.tno or "-", order.tno or "-",
                    bool(inquiry.tno and order.tno and inquiry.tno != order.tno)),
@@ -214,10 +220,13 @@ def inquire(*, tno: str | None = None, pay_type: str | None = None, ordr_idxx: s
             exchanges.save_pending()
             db.session.commit()
     except KcpError as exc:
-        audit("inquire", "failed", actor=actor, ip=ip, detail=str(exc)[:500], **target)
+        audit("inquire", "failed", actor=actor, ip=ip, detail=Reason(N_("inquiry failed: %(error)s"), error=error_reason(exc)),
+              **target)
         raise
     report = InquiryReport(inquiry=inquiry, order=order, rows=compare(order, inquiry) if order else [])
-    detail = "; ".join(f"{row.label}: KCP {row.kcp} / shop {row.ours}" for row in report.disagreements)
+    # Written in the language of the page that asked (the row labels are): free text.
+    detail = "; ".join(_("%(what)s: KCP %(kcp_value)s / shop %(shop_value)s", what=row.label, kcp_value=row.kcp,
+                         shop_value=row.ours) for row in report.disagreements)
     audit("inquire", "disagree" if report.disagreements else "ok", actor=actor, ip=ip, detail=detail, **target)
     return report
 
@@ -244,7 +253,7 @@ class RefundPlan:
 
     def describe(self) -> str:
         """One paragraph for the CLI confirmation prompt."""
-        money = lambda amount: format_money(amount, self.order.currency)  # noqa: E731
+        money = lambda amount: won(amount, self.order.currency)  # noqa: E731
         kind = "full cancel (STSC)" if self.mod_type == "STSC" else "partial refund (STPC)"
         return (f"Order {self.order.ordr_idxx}, tno {self.order.tno}: {kind} of {money(self.mod_mny)}.\n"
                 f"Balance now {money(self.balance)} "
@@ -278,11 +287,11 @@ def plan_refund(order: Order, amount: int | None, *, reason: str = "", actor: st
         if report.inquiry.cancelled:
             raise refund_service.RefundRefused(_(
                 "KCP reports %(kcp)s refundable but our records say %(ours)s; settle the order by inquiry before "
-                "refunding.", kcp=format_money(0, order.currency), ours=format_money(order.balance, order.currency)))
+                "refunding.", kcp=won(0, order.currency), ours=won(order.balance, order.currency)))
         if mod_type == "STPC" and report.inquiry.partcanc_yn.upper() == "N":
             raise refund_service.RefundRefused(_(
                 "KCP approved this payment without partial refunds (partcanc_yn N): only a full cancel of %(balance)s "
-                "is possible.", balance=format_money(order.balance, order.currency)))
+                "is possible.", balance=won(order.balance, order.currency)))
         intent = refund_service.review(order, amount, reason, actor, kcp_rem_mny=kcp_rem)
     except refund_service.RefundRefused as exc:
         audit("refund_review", "refused", actor=actor, ip=ip, detail=str(exc), **target)
@@ -304,21 +313,24 @@ def confirm_refund(token: str, *, actor: str, ip: str = "", order: Order | None 
     try:
         outcome = refund_service.confirm(token, actor, order_id=order.id if order is not None else None)
     except refund_service.UnknownConfirmation:
-        audit("refund", "refused", actor=actor, ip=ip, detail="unknown confirmation token", **target)
+        audit("refund", "refused", actor=actor, ip=ip, detail=Reason(N_("unknown confirmation token")), **target)
         raise
     except refund_service.RefundRefused as exc:
         audit("refund", "refused", actor=actor, ip=ip, detail=str(exc), **target)
         raise StaffError(str(exc)) from exc
     intent, row = outcome.intent, outcome.refund
-    what = f"{'full cancel' if intent.full else f'refund {intent.amount}'}" + (f": {intent.reason}" if intent.reason else "")
+    what = (Reason(N_("full cancel")) if intent.full else Reason(N_("refund of %(amount)s"), amount=intent.amount))
+    if intent.reason:
+        what = Reason(N_("%(what)s: %(reason)s"), what=what, reason=intent.reason)
     if not outcome.first:
-        audit("refund", "already", actor=actor, ip=ip,
-              detail=f"{what}; confirmation already used ({intent.status}); nothing more sent", **target)
+        audit("refund", "already", actor=actor, ip=ip, **target,
+              detail=Reason(N_("%(what)s; confirmation already used (%(state)s); nothing more sent"), what=what,
+                            state=intent.status))
         return outcome
     assert row is not None
-    detail = f"{what}; {row.mod_type} {row.amount}, res_cd {row.res_cd or '-'} {row.res_msg or ''}".strip()
-    if row.mod_pacn_seq_no:
-        detail += f", mod_pacn_seq_no {row.mod_pacn_seq_no}"
+    detail = Reason(N_("%(what)s; %(mod_type)s of %(amount)s, res_cd %(res_cd)s %(res_msg)s, mod_pacn_seq_no %(seq)s"),
+                    what=what, mod_type=row.mod_type, amount=row.amount, res_cd=row.res_cd or "-",
+                    res_msg=row.res_msg or "", seq=row.mod_pacn_seq_no or "-")
     audit("refund", {"done": "ok"}.get(row.status, row.status), actor=actor, ip=ip, detail=detail, **target)
     return outcome
 
@@ -339,8 +351,8 @@ def execute_refund_plan(plan: RefundPlan, *, actor: str, ip: str = "") -> str:
         return f"refund {outcome.intent.status}: nothing sent"
     if row.status == refund_service.DONE:
         db.session.refresh(plan.order)
-        return (f"{row.mod_type} done: {format_money(row.amount, plan.order.currency)} refunded, "
-                f"balance {format_money(plan.order.balance, plan.order.currency)}, mod_pacn_seq_no {row.mod_pacn_seq_no or '-'}, "
+        return (f"{row.mod_type} done: {won(row.amount, plan.order.currency)} refunded, "
+                f"balance {won(plan.order.balance, plan.order.currency)}, mod_pacn_seq_no {row.mod_pacn_seq_no or '-'}, "
                 f"canc_time {row.canc_time or '-'}")
     return f"{row.mod_type} {row.status}: [{row.res_cd or '-'}] {row.res_msg or ''}"
 
@@ -414,26 +426,27 @@ def manual_card_payment(details: ManualCardOrder, *, ordr_idxx: str, card_no: st
             return ManualCardOutcome(order, False, f"[{exc.res_cd}] {message}")
         except KcpValidationError as exc:
             # Raised before sending; card fields are masked in the message by kcp.client.
-            order = _settle(order_id, S.FAILED, Reason(N_("not sent to KCP: %(error)s"), error=exc.message),
-                            actor=actor, result=("", exc.message))
-            audit("manual_card", "refused", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=exc.message)
-            return ManualCardOutcome(order, False, exc.message)
+            why = Reason(N_("not sent to KCP: %(error)s"), error=validation_reason(exc))
+            order = _settle(order_id, S.FAILED, why, actor=actor, result=("", validation_reason(exc)))
+            audit("manual_card", "refused", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=why)
+            return ManualCardOutcome(order, False, why)
         except (KcpOutcomeUnknown, KcpTransportError) as exc:
             order = _settle(order_id, S.UNKNOWN,
                             Reason(N_("no usable answer from KCP (timeout or transport error); settle by inquiry")),
-                            actor=actor, result=("", exc.message))
-            audit("manual_card", "unknown", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=exc.message)
-            return ManualCardOutcome(order, False, exc.message)
+                            actor=actor, result=("", error_reason(exc)))
+            audit("manual_card", "unknown", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx,
+                  detail=Reason(N_("no usable answer from KCP: %(error)s"), error=error_reason(exc)))
+            return ManualCardOutcome(order, False, error_reason(exc))
         if approval.amount != details.amount:
             order = auto_cancel(order_id, approval, Reason(N_("amount mismatch: KCP approved %(approved)s, order is %(amount)s"),
                                                            approved=approval.amount, amount=details.amount))
             why = Reason.loaded(order.status_reason, order.status_reason_params)
-            audit("manual_card", "cancelled", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, tno=approval.tno,
-                  detail=str(why))
+            audit("manual_card", "cancelled", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, tno=approval.tno, detail=why)
             return ManualCardOutcome(order, False, why)
         order = record_approval(order_id, approval)
     audit("manual_card", "ok", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, tno=order.tno or "",
-          detail=f"{kind}, {format_money(order.amount, order.currency)}, card {approval.card_no} ({approval.card_name})")
+          detail=Reason(N_("%(kind)s, %(amount)s, card %(card_no)s (%(card)s)"), kind=kind, amount=order.amount,
+                        card_no=mask_card_no(approval.card_no or ""), card=approval.card_name or approval.card_cd or "-"))
     return ManualCardOutcome(order, True, approval.res_msg)
 
 
@@ -467,7 +480,8 @@ def _repeated_manual_payment(ordr_idxx: str, details: ManualCardOrder, *, actor:
     """The answer to a form submitted again: the first submission's order and result (no charge)."""
     order = find_order(ordr_idxx=ordr_idxx)
     if order is None or order.product_id != MANUAL_PRODUCT:
-        audit("manual_card", "refused", actor=actor, ip=ip, ordr_idxx=ordr_idxx, detail="order number of another order")
+        audit("manual_card", "refused", actor=actor, ip=ip, ordr_idxx=ordr_idxx,
+              detail=Reason(N_("order number of another order")))
         raise OrderNumberTaken(_("This form's order number is already used by another order; nothing was charged. "
                                  "Reload the form."))
     deadline = time.monotonic() + float(get_kcp().config.timeout) + 5.0
@@ -480,13 +494,15 @@ def _repeated_manual_payment(ordr_idxx: str, details: ManualCardOrder, *, actor:
     db.session.refresh(order)
     same = order.amount == details.amount
     audit("manual_card", "already", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, tno=order.tno or "",
-          detail=f"form submitted again ({order.status}){'' if same else f'; amount {details.amount} ignored'}: not charged")
+          detail=Reason(N_("form submitted again (%(status)s): not charged"), status=order.status) if same else
+          Reason(N_("form submitted again (%(status)s); amount %(amount)s ignored: not charged"), status=order.status,
+                 amount=details.amount))
     if order.payment is not None:  # KCP approved it (whatever staff did with it since)
         return ManualCardOutcome(order, True, order.result_msg or "", repeated=True)
     return ManualCardOutcome(order, False, Reason.loaded(order.status_reason, order.status_reason_params), repeated=True)
 
 
-def _settle(order_id: int, target: OrderStatus, cause: Reason, *, actor: str, result: tuple[str, str],
+def _settle(order_id: int, target: OrderStatus, cause: Reason, *, actor: str, result: tuple[str, str | Reason],
             tno: str | None = None) -> Order:
     """Move a locked order to ``target`` with the cause, storing pending exchanges, and commit."""
     order = lock_order(order_id)
@@ -527,6 +543,8 @@ SETTLEABLE = (S.UNKNOWN, *STUCK)
 TNO_RE = re.compile(r"^[0-9]{10,20}$")
 
 # Why an order without a tno is flagged (see above).
+# An order moved by reconcile (the audit trail's detail).
+MOVED = N_("%(status)s -> %(target)s: %(cause)s")
 NO_TNO = N_("KCP's answer to the approval never arrived, so the shop has no tno and cannot ask KCP (its inquiry, 002, "
             "needs one). Look order %(ordr_idxx)s up in KCP's merchant admin: settle it here with the tno found there, "
             "or mark it failed if KCP has no transaction for it")
@@ -598,7 +616,7 @@ def reconcile_order(order_id: int, *, actor: str = "reconcile", tno: str | None 
         log.error("reconcile of order %s failed: %s", ordr_idxx, why)
         status = _flag_after_error(order_id, why, actor)
         try:
-            audit("reconcile", "failed", actor=actor, ordr_idxx=ordr_idxx, detail=str(why))
+            audit("reconcile", "failed", actor=actor, ordr_idxx=ordr_idxx, detail=why)
         except SQLAlchemyError:
             db.session.rollback()
             log.exception("could not audit the failed reconcile of order %s", ordr_idxx)
@@ -662,7 +680,7 @@ def _reconcile(order_id: int, *, actor: str, staff_tno: str | None, pay_type: st
         except KcpApiError as exc:
             refused = exc
         except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
-            why = Reason(N_("inquiry failed: %(error)s"), error=exc.message)
+            why = Reason(N_("inquiry failed: %(error)s"), error=error_reason(exc))
         # The inquiry ran without the lock (it moves no money); the decision runs under it.
         order = lock_order(order_id)
         if order.status != seen_status or order.tno != seen_tno:
@@ -687,7 +705,7 @@ def _reconcile(order_id: int, *, actor: str, staff_tno: str | None, pay_type: st
             apply_deferred(order)
             exchanges.save_pending()
             db.session.commit()
-            audit("reconcile", "left", actor=actor, ordr_idxx=order.ordr_idxx, tno=tno, detail=str(cause))
+            audit("reconcile", "left", actor=actor, ordr_idxx=order.ordr_idxx, tno=tno, detail=cause)
             return ReconcileOutcome(order.ordr_idxx, order.status, f"left {order.status}: {cause}", False)
         if answer is not None and answer.pay_type == "PAVC" and target == S.PAID and order.status != S.AWAITING_DEPOSIT:
             # A virtual account found deposited: record it issued, then apply the notifications
@@ -704,7 +722,7 @@ def _reconcile(order_id: int, *, actor: str, staff_tno: str | None, pay_type: st
         exchanges.save_pending()
         db.session.commit()
     audit("reconcile", "ok", actor=actor, ordr_idxx=order.ordr_idxx, tno=order.tno or tno,
-          detail=f"{seen_status} -> {order.status}: {cause}")
+          detail=Reason(MOVED, status=seen_status, target=order.status, cause=cause))
     return ReconcileOutcome(order.ordr_idxx, order.status, f"{seen_status} -> {order.status} ({cause})", True)
 
 
@@ -724,7 +742,7 @@ def _settle_refund(order_id: int, actor: str) -> ReconcileOutcome:
                             "transaction in KCP's merchant admin"),
                          tno=order.tno, res_cd=exc.res_cd, res_msg=(exc.res_msg or exc.res_en_msg)[:300])
         except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
-            why = Reason(N_("inquiry failed: %(error)s"), error=exc.message)
+            why = Reason(N_("inquiry failed: %(error)s"), error=error_reason(exc))
         order = lock_order(order_id)
         found = refund_service.unsettled(order_id)
         if found is None or (found.refund.id if found.refund else None, found.intent.id if found.intent else None) != seen_key:
@@ -738,7 +756,7 @@ def _settle_refund(order_id: int, actor: str) -> ReconcileOutcome:
         exchanges.save_pending()
         db.session.commit()
     audit("reconcile", "ok" if settled else "left", actor=actor, ordr_idxx=order.ordr_idxx, tno=order.tno or "",
-          detail=str(why))
+          detail=why or "")
     summary = f"{seen_status} -> {order.status} ({why})" if settled else f"left {order.status}: {why}"
     return ReconcileOutcome(order.ordr_idxx, order.status, summary, settled)
 
@@ -761,7 +779,7 @@ def _settle_without_tno(order_id: int, seen_status: str, actor: str) -> Reconcil
     apply_deferred(order)
     db.session.commit()
     audit("reconcile", "ok" if target == S.FAILED else "flagged", actor=actor, ordr_idxx=order.ordr_idxx,
-          detail=f"{seen_status} -> {order.status}: {cause}")
+          detail=Reason(MOVED, status=seen_status, target=order.status, cause=cause))
     return ReconcileOutcome(order.ordr_idxx, order.status, f"{seen_status} -> {order.status} ({cause})", True)
 
 
@@ -843,7 +861,8 @@ def mark_failed(order_id: int, *, actor: str, ip: str = "") -> tuple[Order, bool
     order.set_result("", Reason(N_("no transaction at KCP (checked by staff)")))
     apply_deferred(order)
     db.session.commit()
-    audit("settle", "failed_order", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail="no transaction at KCP")
+    audit("settle", "failed_order", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx,
+          detail=Reason(N_("no transaction at KCP (checked by staff)")))
     return order, True
 
 

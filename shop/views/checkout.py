@@ -21,6 +21,7 @@ from kcp import params
 from kcp.errors import KcpValidationError
 from shop.catalog import TAXABLE, Product, get_product
 from shop.forms import METHOD_DESCRIPTIONS, PAY_CHOICES, BuyerForm, DevOptionsForm, explanation, pay_method_for
+from shop.reference.rules import validation_message
 from shop.runtime import get_kcp
 from shop.services.checkout import (
     ORDER_TOKEN_FIELD,
@@ -100,7 +101,7 @@ def _order_fields(order_info: params.OrderInfo, product: Product,
         return fields, None
     except KcpValidationError as exc:
         fields = params.build_form(order_info, **site, defaults=with_tax_split(product, defaults))
-        return fields, str(exc)
+        return fields, validation_message(exc)
 
 
 def _render_order_page(product: Product, dev_form: Any = None, status: int = 200):

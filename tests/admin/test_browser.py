@@ -70,11 +70,11 @@ def test_staff_refunds_part_of_a_paid_order_in_the_browser(live_server, page):
     assert page.locator(".confirm-amount").inner_text().strip() == "₩7,000"
     shot(page, "06-refund-confirm")
     page.click("input[type=submit][value='Send to KCP']")
-    page.wait_for_selector("text=STPC of 7,000 done")
+    page.wait_for_selector("text=Partial refund of ₩7,000 done")
 
     balance_row = page.locator("tr", has_text="Refundable balance")
     assert "₩18,000" in balance_row.inner_text()
-    assert page.locator("text=STPC of 7,000 done").is_visible()
+    assert page.locator("text=Partial refund of ₩7,000 done").is_visible()
     assert page.locator("[data-status=partially_refunded]").first.is_visible()
     shot(page, "07-order-partially-refunded")
 

@@ -65,11 +65,11 @@ def test_cancel_partial_then_full_with_confirmation(admin):
     order = admin.paid_order(10_000)
     tno = admin.order(order)["tno"]
     declined = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "4000", "--reason", "cli", input="n\n")
-    assert declined.exit_code == 1 and "partial refund (STPC) of 4,000원" in declined.output
+    assert declined.exit_code == 1 and "partial refund (STPC) of ₩4,000" in declined.output
     assert admin.order(order)["refunded_amount"] == 0
     partial = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "4000", "--reason", "cli", "--yes")
     assert partial.exit_code == 0, partial.output
-    assert "STPC done: 4,000원 refunded, balance 6,000원" in partial.output
+    assert "STPC done: ₩4,000 refunded, balance ₩6,000" in partial.output
     too_much = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "6001", "--yes")
     assert too_much.exit_code == 1 and "more than the balance" in too_much.output
     rest = run(admin.app, "kcp", "cancel", "--tno", tno, "--amount", "6000", "--yes")

@@ -54,8 +54,8 @@ def test_one_partial_refund_confirmation_posted_20_times_at_once_refunds_once(se
     assert (order["status"], order["paid_amount"], order["refunded_amount"]) == ("partially_refunded", 10_000, 3_000)
     assert [(r["mod_type"], r["amount"], r["status"]) for r in shop.refunds(ordr_idxx)] == [("STPC", 3_000, "done")]
     # One copy sent it; the 19 others were told so, with its result.
-    assert sum("STPC of 3,000 done" in p and "already used" not in p for p in pages) == 1, pages
-    assert sum("This confirmation was already used: STPC of 3,000 done" in p for p in pages) == 19, pages
+    assert sum("Partial refund of ₩3,000 done" in p and "already used" not in p for p in pages) == 1, pages
+    assert sum("This confirmation was already used: Partial refund of ₩3,000 done" in p for p in pages) == 19, pages
     assert LedgerCheck.of(shop).problems == []
 
 
@@ -71,8 +71,8 @@ def test_one_full_cancel_confirmation_posted_10_times_at_once_cancels_once(serve
     order = shop.order(ordr_idxx)
     assert (order["status"], order["refunded_amount"]) == ("cancelled", 12_000)
     assert [(r["mod_type"], r["status"]) for r in shop.refunds(ordr_idxx)] == [("STSC", "done")]
-    assert sum("already used" not in p and "STSC of 12,000 done" in p for p in pages) == 1, pages
-    assert sum("This confirmation was already used: STSC of 12,000 done" in p for p in pages) == 9, pages
+    assert sum("already used" not in p and "Full cancel of ₩12,000 done" in p for p in pages) == 1, pages
+    assert sum("This confirmation was already used: Full cancel of ₩12,000 done" in p for p in pages) == 9, pages
 
 
 def test_a_confirmation_used_once_is_never_sent_again_later(serve_shop) -> None:
@@ -83,8 +83,8 @@ def test_a_confirmation_used_once_is_never_sent_again_later(serve_shop) -> None:
     review = staff.review_refund(ordr_idxx, 2_000)
     first = text_of(staff.confirm_refund(review).text)
     again = text_of(staff.confirm_refund(review).text)
-    assert "STPC of 2,000 done" in first
-    assert "This confirmation was already used: STPC of 2,000 done" in again
+    assert "Partial refund of ₩2,000 done" in first
+    assert "This confirmation was already used: Partial refund of ₩2,000 done" in again
     assert len(ledger_refunds(shop, ordr_idxx)) == 1
     assert shop.order(ordr_idxx)["refunded_amount"] == 2_000
 

@@ -71,7 +71,8 @@ def test_certified_payment_is_approved_and_leaves_no_card_data(admin, logs):
     assert response.status_code == 200 and "Payment approved" in page
     number = digits(CARD)
     masked = f"{number[:8]}****{number[12:]}"  # KCP masks the third group (001)
-    assert masked in page
+    # Pages show every card number one way, as the logs do (first 6 / last 4): staff and buyer pages alike.
+    assert f"{number[:6]}******{number[12:]}" in page and masked not in page
     ordr_idxx = re.search(r"KRS\d+", page).group(0)
     order = admin.order(ordr_idxx)
     assert (order["status"], order["paid_amount"], order["pay_method"]) == ("paid", 15_000, "card")
@@ -133,3 +134,20 @@ def test_card_fields_never_reach_the_session_cookie(admin):
     if cookie.startswith("."):
         raw = zlib.decompress(raw)
     assert_nowhere(CARD, raw)
+
+
+@pytest.mark.parametrize(("amount", "quota", "refused"), [(49_999, "3", True), (30_000, "12", True),
+                                                          (50_000, "3", False), (30_000, "0", False)])
+def test_instalments_under_50000_won_are_refused_by_the_form(admin, amount, quota, refused):
+    """004: instalments only from 50,000 won. The form says so; KCP is never asked (nothing charged, no order)."""
+    response = admin.manual_card(amount, CARD, quota=quota)
+    page = text_of(response.text)
+    if refused:
+        assert response.status_code == 400
+        assert "Instalments need an amount of at least ₩50,000; choose a lump sum." in page
+        assert admin.db("SELECT COUNT(*) AS n FROM orders")[0]["n"] == 0
+        assert admin.ledger("SELECT COUNT(*) AS n FROM api_calls WHERE api = 'manual_card'")[0]["n"] == 0
+    else:
+        assert response.status_code == 200 and "Payment approved" in page
+        order = admin.db("SELECT o.status, p.quota FROM orders o JOIN payments p ON p.order_id = o.id")[0]
+        assert (order["status"], order["quota"]) == ("paid", int(quota))

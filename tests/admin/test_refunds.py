@@ -24,11 +24,11 @@ def test_partial_refunds_down_to_zero(admin):
     assert "partial_cancel" not in admin.exchanges(order)
 
     done = admin.confirm_refund(review)
-    assert "STPC of 3,000 done" in text_of(done.text)
+    assert "Partial refund of ₩3,000 done" in text_of(done.text)
     assert "Refundable balance rem_mny ₩7,000" in text_of(done.text)
 
     second = admin.refund(order, 7_000, "rest of it")
-    assert "STPC of 7,000 done" in text_of(second.text)
+    assert "Partial refund of ₩7,000 done" in text_of(second.text)
     row = admin.order(order)
     assert (row["status"], row["paid_amount"], row["refunded_amount"]) == ("refunded", 10_000, 10_000)
 
@@ -52,7 +52,7 @@ def test_full_cancel(admin):
     review = admin.review_refund(order, None, "customer changed mind")
     assert "Full cancel of the payment (mod_type STSC)" in text_of(review.text)
     done = admin.confirm_refund(review)
-    assert "STSC of 12,000 done" in text_of(done.text)
+    assert "Full cancel of ₩12,000 done" in text_of(done.text)
     assert admin.order(order)["status"] == "cancelled"
     assert admin.ledger("SELECT shop_status FROM transactions WHERE ordr_idxx = ?", (order,))[0]["shop_status"] == "STSC"
 
@@ -60,7 +60,7 @@ def test_full_cancel(admin):
 def test_refund_larger_than_the_balance_is_refused_before_calling_kcp(admin):
     order = admin.paid_order(10_000)
     response = admin.review_refund(order, 10_001)
-    assert "The refund amount 10,001원 is more than the balance 10,000원." in text_of(response.text)
+    assert "The refund amount ₩10,001 is more than the balance ₩10,000." in text_of(response.text)
     # A forged confirmation (skipping the review page) carries no reviewed refund: refused, nothing sent.
     forged = admin.post(f"/admin/orders/{order}/refund/confirm",
                         {"kind": "partial", "amount": "50000", "reason": "", "balance": "10000"})
@@ -94,7 +94,7 @@ def test_two_refunds_at_once_never_both_go_through(live_server):
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert sum("STPC of 6,000 done" in r for r in results) == 1, results
+    assert sum("Partial refund of ₩6,000 done" in r for r in results) == 1, results
     assert sum("balance changed" in r or "more than the balance" in r for r in results) == 1, results
     row = first.order(order)
     assert (row["refunded_amount"], row["status"]) == (6_000, "partially_refunded")
@@ -112,7 +112,7 @@ def test_refund_is_refused_when_kcp_disagrees_with_our_balance(admin):
         tno = admin.order(order)["tno"]
         get_kcp().client.partial_cancel(tno, mod_mny=2_000, rem_mny=10_000, mod_desc="outside the shop")
     response = admin.review_refund(order, 1_000)
-    assert "KCP reports 8,000원 refundable but our records say 10,000원" in text_of(response.text)
+    assert "KCP reports ₩8,000 refundable but our records say ₩10,000" in text_of(response.text)
     assert "partial_cancel" not in admin.exchanges(order)
 
 
@@ -124,7 +124,7 @@ def test_inquiry_shows_kcp_beside_the_shop_and_flags_disagreements(admin):
     page = text_of(agree.text)
     assert "KCP and the shop agree." in page
     assert "Status STSR (approved) Paid same" in page
-    assert "Remaining (rem_mny) 10,000원 10,000원 same" in page
+    assert "Remaining (rem_mny) ₩10,000 ₩10,000 same" in page
 
     with admin.app.app_context():
         from shop.runtime import get_kcp
@@ -133,7 +133,7 @@ def test_inquiry_shows_kcp_beside_the_shop_and_flags_disagreements(admin):
     differ = text_of(admin.post(f"/admin/orders/{order}/inquire", {}).text)
     assert "KCP and the shop disagree" in differ
     assert "Status STSC (approval cancelled) Paid differs" in differ
-    assert "Remaining (rem_mny) 0원 10,000원 differs" in differ
+    assert "Remaining (rem_mny) ₩0 ₩10,000 differs" in differ
     assert "Cancelled yes no differs" in differ
     audit = admin.db("SELECT result, detail FROM audit_log WHERE action = 'inquire' ORDER BY id")
     assert [a["result"] for a in audit] == ["ok", "disagree"]
@@ -181,5 +181,29 @@ def test_a_payment_approved_without_partial_refunds_is_offered_and_sent_only_a_f
     assert admin.ledger("SELECT r.* FROM refunds r JOIN transactions t ON t.tno = r.tno WHERE t.ordr_idxx = ?", (order,)) == []
 
     done = admin.refund(order, None, "whole order")
-    assert "STSC of 10,000 done" in text_of(done.text)
+    assert "Full cancel of ₩10,000 done" in text_of(done.text)
     assert admin.order(order)["status"] == "cancelled"
+
+
+def test_after_a_partial_refund_only_partial_refunds_are_offered(admin):
+    """003: no full cancel (STSC) once part was refunded. The form offers only STPC, and a posted STSC is refused
+    by the form (400), before any review or KCP call."""
+    order = admin.paid_order(10_000)
+    first = admin.get(f"/admin/orders/{order}/refund")
+    assert 'value="full"' in first.text and "Full cancel (STSC)" in first.text  # nothing refunded yet: both
+    admin.refund(order, 3_000, "one cup broken")
+    assert admin.order(order)["refunded_amount"] == 3_000
+
+    form = admin.get(f"/admin/orders/{order}/refund")
+    page = text_of(form.text)
+    assert 'value="full"' not in form.text and "Full cancel (STSC)" not in page
+    assert "no longer accepts a full cancel (STSC)" in page and "up to ₩7,000" in page
+    assert "Leave empty for a full cancel" not in page
+    calls_before = admin.exchanges(order)
+    forged = admin.post(f"/admin/orders/{order}/refund", {"kind": "full", "reason": "all of it"})
+    assert forged.status_code == 400 and "Not a valid choice" in text_of(forged.text)
+    assert admin.exchanges(order) == calls_before  # not even an inquiry
+    assert admin.db("SELECT COUNT(*) AS n FROM refund_intents WHERE full = 1")[0]["n"] == 0
+    # The rest goes back as a partial refund.
+    assert "Partial refund of ₩7,000 done" in text_of(admin.refund(order, 7_000, "the rest").text)
+    assert admin.order(order)["status"] == "refunded"

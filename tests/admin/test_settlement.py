@@ -209,6 +209,6 @@ def test_a_refund_without_an_answer_is_settled_by_kcps_remaining_balance(serve_s
     else:
         assert (order["status"], order["refunded_amount"], tx["balance"]) == ("paid", 0, 10_000)
         assert [r["status"] for r in shop.refunds(ordr_idxx)] == ["failed"]
-    assert "STPC of 1,000 done" in text_of(admin.refund(ordr_idxx, 1_000).text)  # refundable again
+    assert "Partial refund of ₩1,000 done" in text_of(admin.refund(ordr_idxx, 1_000).text)  # refundable again
     assert shop.ledger_tx(ordr_idxx)["balance"] == shop.order(ordr_idxx)["paid_amount"] - shop.order(ordr_idxx)["refunded_amount"]
     assert LedgerCheck.of(shop).problems == []

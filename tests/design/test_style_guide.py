@@ -80,10 +80,15 @@ SAMPLE_JSON = {
 
 
 def make_app() -> Flask:
-    """Plain Flask with the project's templates/ and static/ plus the style guide; no shop code."""
+    """Plain Flask with the project's templates/ and static/ plus the style guide; of the shop, only the
+    formatting filters the macros use (shop/formatting.py: what an integrator copies with the templates)."""
+    from shop import formatting
+
     app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
-    app.config.update(SECRET_KEY="style-guide", KCP_SITE_NAME="KCP 예제 상점", KCP_ENV="sandbox")
+    app.config.update(SECRET_KEY="style-guide", KCP_SITE_NAME="KCP 예제 상점", KCP_ENV="sandbox",
+                      BABEL_DEFAULT_TIMEZONE="Asia/Seoul")
     Babel(app, locale_selector=lambda: request.args.get("lang", "ko"))
+    formatting.register(app)
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_blueprint(Blueprint("design", __name__, template_folder=str(HERE)))
 

@@ -48,8 +48,8 @@ def _parse(html: str) -> RowParser:
     return parser
 
 
-def _post_json(client, options, token=None):
-    token = token or csrf_token(client.get("/kcp/params").get_data(as_text=True))
+def _post_json(client, options, token=None, lang=None):
+    token = token or csrf_token(client.get("/kcp/params", query_string={"lang": lang} if lang else {}).get_data(as_text=True))
     # Serialised here (not json=) so that the options keep their order, as the page's script sends them.
     return client.post("/kcp/params/build", data=json.dumps({"options": options}), content_type="application/json",
                        headers={"X-CSRFToken": token})
@@ -93,7 +93,7 @@ def test_json_dump_is_describe_params(client):
     {"tax_flag": "TG03", "good_mny": "1000", "comm_tax_mny": "900"},      # TG03 sums
 ])
 def test_builder_returns_the_validators_errors(client, options):
-    response = _post_json(client, options)
+    response = _post_json(client, options, lang="en")  # on an English page the message is kcp's own
     assert response.status_code == 422
     body = response.get_json()
     assert body["ok"] is False and body["hidden_html"] == "" and body["order_html"] == ""
@@ -131,11 +131,29 @@ def test_builder_returns_the_exact_form_and_snippet_for_valid_options(client):
 
 def test_builder_reports_missing_required_fields_like_build_form(client):
     options = {k: v for k, v in SAMPLE.items() if k != "shop_user_id"}
-    body = _post_json(client, options).get_json()
+    body = _post_json(client, options, lang="en").get_json()
     with pytest.raises(KcpValidationError) as raised:
         build_form(OrderInfo("TEST12345", "phone", 1004), site_cd="T0000", options={"pay_method": "100000000000"})
     assert [e["field"] for e in body["errors"]] == ["shop_user_id"]
     assert body["errors"][0]["message"] == str(raised.value)
+
+
+@pytest.mark.parametrize(("options", "field", "korean"), [
+    ({**SAMPLE, "site_cd": "t0000"}, "site_cd",
+     "site_cd='t0000': 대문자만 쓸 수 있습니다: 소문자 사이트 코드는 3014 오류가 납니다 (004 FAQ)"),
+    ({**SAMPLE, "good_name": "x" * 101}, "good_name", f"good_name='{'x' * 101}': 최대 100자 (입력: 101자)"),
+    ({**SAMPLE, "quotaopt": "13"}, "quotaopt", "quotaopt='13': 0부터 12까지"),
+    ({**SAMPLE, "not_used_card": "CCKM:XXXX"}, "not_used_card",
+     "not_used_card='CCKM:XXXX': 카드 코드 'XXXX'는 카드 코드표에 없습니다"),
+    ({k: v for k, v in SAMPLE.items() if k != "shop_user_id"}, "shop_user_id",
+     "shop_user_id='': 필수 항목 (1~20자, 다음 문자 불가: , & ; 줄바꿈 \\ | ' \")"),
+])
+def test_builder_errors_read_in_korean_on_a_korean_page(client, options, field, korean):
+    """kcp.params keeps its rules in English; the Korean page shows them in Korean (kcp.errors.Rule's id and values)."""
+    body = _post_json(client, options, lang="ko").get_json()
+    error = next(e for e in body["errors"] if e["field"] == field)
+    assert error["message"] == korean
+    assert error["rule"].isascii()  # the rule itself stays kcp's English (the JSON's machine-readable part)
 
 
 def test_builder_needs_the_csrf_token(client):

@@ -73,7 +73,7 @@ def test_builder_validates_live_and_copies_the_snippet(browser_page):
     page.fill("#b-kcp_noint", "Y")
     error = page.locator(".builder__field[data-field=quotaopt] .builder__error")
     error.wait_for(state="visible")
-    assert error.inner_text() == "quotaopt='13': from 0 to 12"
+    assert error.inner_text() == "quotaopt='13': 0부터 12까지"  # kcp.params' rule, on the Korean page in Korean
     assert status.get_attribute("data-state") == "errors" and "1" in status.inner_text()
     assert page.locator("#b-quotaopt").get_attribute("aria-invalid") == "true"
     assert page.locator("#builder-snippets").is_hidden()

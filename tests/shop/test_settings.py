@@ -1,4 +1,4 @@
-"""Tuning keys of instance/config.py (README, Configuration): a wrong value stops startup with one
+"""Tuning keys of instance/config.py (docs/CONFIGURATION.md): a wrong value stops startup with one
 sentence naming the key, instead of a 500 on the first login or notification."""
 
 from __future__ import annotations

@@ -54,16 +54,17 @@ def test_a_deposit_reads_in_korean_on_korean_pages_and_in_english_on_english_one
         "kcp-notification")
 
     buyer = _pages(checkout, f"/orders/{page.ordr_idxx}")
-    assert f"12000 입금 확인(noti_id {noti_id})" in buyer["ko"] and "KCP 통보" in buyer["ko"]
+    # The amount reads like every other amount on the page (shop.formatting), the stored value stays 12000.
+    assert f"₩12,000 입금 확인 (noti_id {noti_id})" in buyer["ko"] and "KCP 통보" in buyer["ko"]
     assert f"가상계좌 발급(tno {order['tno']}), 입금 대기" in buyer["ko"] and "결제창 완료, 승인 요청" in buyer["ko"]
     assert "received" not in buyer["ko"] and "deposit due" not in buyer["ko"] and "kcp-notification" not in buyer["ko"]
-    assert f"deposit of 12000 received (noti_id {noti_id})" in buyer["en"] and "KCP notification" in buyer["en"]
+    assert f"deposit of ₩12,000 received (noti_id {noti_id})" in buyer["en"] and "KCP notification" in buyer["en"]
     assert f"virtual account issued (tno {order['tno']}); deposit due" in buyer["en"]
     assert "입금 확인" not in buyer["en"]
 
     staff = _pages(checkout, f"/admin/orders/{page.ordr_idxx}", _staff(checkout.url))
-    assert f"12000 입금 확인(noti_id {noti_id})" in staff["ko"] and "KCP 통보" in staff["ko"]
-    assert f"deposit of 12000 received (noti_id {noti_id})" in staff["en"]
+    assert f"₩12,000 입금 확인 (noti_id {noti_id})" in staff["ko"] and "KCP 통보" in staff["ko"]
+    assert f"deposit of ₩12,000 received (noti_id {noti_id})" in staff["en"]
     assert "received (noti_id" not in staff["ko"]
 
 
@@ -92,8 +93,8 @@ def test_an_automatic_cancel_explains_itself_in_both_languages(checkout):
     assert order["status"] == "auto_cancelled"
     amount = order["amount"]
 
-    korean = f"금액 불일치: KCP 승인 금액 {amount - 1000}, 현재 주문 금액 {amount}. 승인 자동 취소(STSC)"
-    english = f"amount mismatch: KCP approved {amount - 1000}, order is now {amount}; approval cancelled (STSC)"
+    korean = f"금액 불일치: KCP 승인 금액 ₩{amount - 1000:,}, 현재 주문 금액 ₩{amount:,}. 승인 자동 취소(STSC)"
+    english = f"amount mismatch: KCP approved ₩{amount - 1000:,}, order is now ₩{amount:,}; approval cancelled (STSC)"
     buyer = _pages(checkout, f"/orders/{page.ordr_idxx}")
     assert f"사유: {korean}" in buyer["ko"] and korean in buyer["ko"].split("처리 이력")[-1]
     # (The English mod_desc sent to KCP still shows under the hood: what was sent, as sent.)
@@ -134,7 +135,7 @@ def test_stored_sentences_render_in_the_page_language_and_fall_back_instead_of_f
         # Nested sentences and actors are rendered in the same language.
         nested = Reason("%(mod_type)s %(amount)s by %(actor)s: %(reason)s", mod_type="STPC", amount=500,
                         actor=Actor("admin (127.0.0.1)"), reason="고객 요청")
-        assert reason(nested) == "STPC 500(처리: 관리자 (127.0.0.1)): 고객 요청"
+        assert reason(nested) == "부분 환불 ₩500 (처리: 관리자 (127.0.0.1)): 고객 요청"
         assert str(nested) == "STPC 500 by admin (127.0.0.1): 고객 요청"  # English for logs
         text, params = Reason("%(why)s; approval cancelled (STSC)", why=Reason("approval requested")).stored()
         assert params == {"why": {"_msg": "approval requested", "_params": {}}}

@@ -109,7 +109,7 @@ def test_pc_payment_deposit_and_partial_refund_over_http(shop: ShopOnSandbox) ->
     confirm = {"token": input_values(review.text, "token")[0]}
     done = admin.post(f"{shop.url}/admin/orders/{card_order}/refund/confirm", timeout=30,
                       data={**confirm, "csrf_token": csrf_token(review.text)})
-    assert "STPC of 400 done" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", done.text))
+    assert "Partial refund of ₩400 done" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", done.text))
     assert shop.app.extensions["kcp"].client.config.api_base == shop.sandbox.values["KCP_API_BASE"]
     with shop.app.app_context():
         from shop.extensions import db
