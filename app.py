@@ -35,7 +35,7 @@ CONTRACT_KEYS = (
 # Extra settings of this project (documented in README), also read from the environment.
 EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE",
               "KCP_SANDBOX_NOTIFY_CHARSET", "KCP_SANDBOX_SITES", "SHOP_PUBLIC_URL", "KCP_MOBILE_METHODS",
-              "KCP_NOTIFY_CHARSET")
+              "KCP_NOTIFY_CHARSET", "SHOP_AUTO_SETTLE")
 # Tuning keys read from instance/config.py only (README, Configuration): name, default, least allowed.
 # (NOTIFY_* are checked where they are used, shop.services.notifications.init_app.)
 TUNING_KEYS = (("COMMON_RETURN_LIMIT", 30, 1), ("COMMON_RETURN_WINDOW_SECONDS", 60, 1),
@@ -202,6 +202,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     shop.init_app(app)
     if app.extensions["kcp"].config.is_sandbox:
         from kcp.sandbox import init_sandbox
+        app.config.setdefault("SANDBOX_LAYOUT", "base.html")  # the sandbox console inside the shop's own layout
         init_sandbox(app)
     else:
         from kcp.sandbox import init_trigger_cli

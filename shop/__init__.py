@@ -200,10 +200,11 @@ def init_app(app: Flask) -> None:
 
     from shop import models  # noqa: F401  (tables must be known before create_all)
     from shop.runtime import get_kcp
-    from shop.services import exchanges, notifications
+    from shop.services import exchanges, notifications, settler  # settler: its table too (auto_settle)
     from shop.views import register_template_helpers
 
     notifications.init_app(app)
+    settler.init_app(app)  # settles orders left unknown by itself, with backoff (off in tests)
     _register_blueprints(app)
     _register_cli(app)
     _register_error_pages(app)
