@@ -98,10 +98,12 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        """The form was stale or came from elsewhere: say so and offer the way back (and why, when we can tell)."""
+        """The form was stale or came from elsewhere: say so and offer the way back."""
         db.session.rollback()
-        return render_template("errors/400.html", error=error, csrf_error=True,
-                               cookie_not_sent=secure_cookie_not_sent(app)), 400
+        return render_template("errors/400.html", error=error, csrf_error=True), 400
+
+    # errors/400.html asks it (whichever handler renders the page: this one or the admin's).
+    app.add_template_global(lambda: secure_cookie_not_sent(app), "secure_cookie_not_sent")
 
     @app.errorhandler(404)
     def not_found(error: HTTPException):
