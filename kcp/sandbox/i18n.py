@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, has_request_context, request, session
+from flask import current_app, has_request_context, request, session, url_for
 
 LANGUAGES = ("ko", "en")
 DEFAULT_LANGUAGE = "ko"
@@ -59,7 +59,7 @@ def tr(text: str, **params: Any) -> str:
 def lang_url(lang: str) -> str:
     """The current page in another language (after a POST: the console's home)."""
     if request.method != "GET":
-        return request.script_root + "/_sandbox/kcp/?" + urlencode({"lang": lang})
+        return url_for("kcp_sandbox.home", lang=lang)
     args = request.args.to_dict(flat=False)
     args["lang"] = [lang]
     return request.path + "?" + urlencode(args, doseq=True)

@@ -137,15 +137,20 @@ def _insert_ignoring_duplicates(rows: list[dict]) -> None:
 
 
 def enrol(now: dt.datetime, found: Sequence[int], plan: Sequence[float]) -> None:
-    """Schedule the first attempt of each new candidate; forget orders that are no longer candidates."""
-    begin_immediate()
+    """Schedule the first attempt of each new candidate; forget orders that are no longer candidates.
+
+    A wake with nothing to change writes nothing (no write lock taken on SQLite).
+    """
     known = set(db.session.execute(select(AutoSettle.order_id)).scalars())
     new = [order_id for order_id in found if order_id not in known]
+    gone = known - set(found)
+    if not new and not gone:
+        return
+    begin_immediate()
     if new:
         first = now + dt.timedelta(seconds=plan[0])
         _insert_ignoring_duplicates([{"order_id": order_id, "attempts": 0, "next_at": first, "last_result": "",
                                       "created_at": now} for order_id in new])
-    gone = known - set(found)
     if gone:
         # Only rows made before this wake looked: another process may have just enrolled one.
         db.session.execute(delete(AutoSettle).where(AutoSettle.order_id.in_(gone), AutoSettle.created_at < now))

@@ -24,7 +24,8 @@ def browser_page(live_server):
         pytest.skip("/usr/bin/chromium is not installed")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+        # A Korean browser (Accept-Language ko-KR): the first page is Korean until the visitor switches.
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url, locale="ko-KR")
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
         page = context.new_page()
         yield page

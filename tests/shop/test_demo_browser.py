@@ -19,6 +19,7 @@ import pytest
 from support import LiveServer
 
 from kcp.sandbox import faults, notifier
+from shop.services import settler
 
 pytestmark = pytest.mark.browser
 
@@ -89,8 +90,9 @@ def _navigations(page: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])
-def test_a_lost_approval_leaves_checking_by_itself_without_a_reload(serve, new_page, lang: str) -> None:
+def test_a_lost_approval_leaves_checking_by_itself_without_a_reload(serve, new_page, request, lang: str) -> None:
     server = serve(KCP_TIMEOUT="1", SHOP_AUTO_SETTLE=True, SHOP_AUTO_SETTLE_INTERVAL=0.2, SHOP_AUTO_SETTLE_SCHEDULE="5,30")
+    request.addfinalizer(server.app.extensions[settler.EXTENSION_KEY].stop)  # the thread ends with the test
     page = new_page()
     faults.inject(server.app, "approve", "delay", seconds=3)  # KCP approves; its answer comes after the shop gave up
 
