@@ -70,7 +70,7 @@ def receipt_links(order: Order) -> tuple[list[receipts.ReceiptLink], receipts.Re
 
 def watch(order: Order) -> dict[str, object] | None:
     """How the result page of ``order`` follows its status (None: it is settled, nothing to watch)."""
-    plan = WATCHED.get(OrderStatus(order.status))
+    plan = WATCHED.get(order.status)
     if plan is None:
         return None
     delays, fallback = plan
@@ -120,7 +120,9 @@ def show(ordr_idxx: str):
                            explained=explained, show_dev=not config.is_live, card_name=codes.card_name,
                            kcp_return=kcp_return,
                            kcp_return_explained=codes.explain(kcp_return["res_cd"]) if kcp_return else None,
-                           watch=watch(order), awaiting_staff=awaits_staff_tno(order),
+                           watch=watch(order),
+                           # Flagged because the approval's answer never came (no tno): staff confirm it with KCP.
+                           awaiting_staff=order.status == OrderStatus.NEEDS_ATTENTION and awaits_staff_tno(order),
                            sandbox_deposit=sandbox_deposit(order))
 
 
