@@ -35,7 +35,7 @@ CONTRACT_KEYS = (
 # Extra settings of this project (documented in docs/CONFIGURATION.md), also read from the environment.
 EXTRA_KEYS = ("KCP_RECEIPT_STYLE", "KCP_TRUST_PROXY", "KCP_SANDBOX_NOTIFY_URL", "KCP_SANDBOX_NOTIFY_SCHEDULE",
               "KCP_SANDBOX_NOTIFY_CHARSET", "KCP_SANDBOX_SITES", "SHOP_PUBLIC_URL", "KCP_MOBILE_METHODS",
-              "KCP_NOTIFY_CHARSET")
+              "KCP_NOTIFY_CHARSET", "SHOP_AUTO_SETTLE")
 # Tuning keys read from instance/config.py only (docs/CONFIGURATION.md): name, default, least allowed.
 # (NOTIFY_* are checked where they are used, shop.services.notifications.init_app.)
 TUNING_KEYS = (("COMMON_RETURN_LIMIT", 30, 1), ("COMMON_RETURN_WINDOW_SECONDS", 60, 1),
@@ -169,10 +169,15 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     if not app.config.get("ADMIN_PASSWORD"):
         if env == "live":
             raise KcpConfigError("ADMIN_PASSWORD is required when KCP_ENV=live; set it to the staff password.")
-        fresh = not (Path(app.instance_path) / "admin-password").exists()
+        password_file = Path(app.instance_path) / "admin-password"
+        fresh = not password_file.exists()
         app.config["ADMIN_PASSWORD"] = _instance_secret(app, "admin-password", 9)
+        # Where the login page says the password is kept (relative to the checkout when inside it).
+        app.config["ADMIN_PASSWORD_FILE"] = (str(password_file.relative_to(app.root_path))
+                                             if password_file.is_relative_to(app.root_path) else str(password_file))
         if fresh:
-            _say_once(app, f"Admin password for /admin: {app.config['ADMIN_PASSWORD']} (kept in instance/admin-password).")
+            _say_once(app, f"Admin password for /admin: {app.config['ADMIN_PASSWORD']} "
+                           f"(kept in {app.config['ADMIN_PASSWORD_FILE']}).")
     if env != "sandbox":
         # Flask's defaults already hold SESSION_COOKIE_SECURE=False, so assign rather than setdefault.
         app.config["SESSION_COOKIE_SECURE"] = True
@@ -205,9 +210,12 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     shop.init_app(app)
     if app.extensions["kcp"].config.is_sandbox:
         from kcp.sandbox import init_sandbox
+        app.config.setdefault("SANDBOX_LAYOUT", "base.html")  # the sandbox console inside the shop's own layout
         init_sandbox(app)
     else:
         from kcp.sandbox import init_trigger_cli
         init_trigger_cli(app)  # `flask sandbox trigger` fires notifications at a shop on KCP's test system too
     from shop.security import init_security; init_security(app)  # noqa: E702, I001 (issue 6: headers, cookies, /common_return limit)
+    from shop.cli import add_verbose_options
+    add_verbose_options(app)  # commands print their result; the log's INFO lines only with -v
     return app

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
@@ -102,6 +102,9 @@ def _register_error_pages(app: Flask) -> None:
         db.session.rollback()
         return render_template("errors/400.html", error=error, csrf_error=True), 400
 
+    # errors/400.html asks it (whichever handler renders the page: this one or the admin's).
+    app.add_template_global(lambda: secure_cookie_not_sent(app), "secure_cookie_not_sent")
+
     @app.errorhandler(404)
     def not_found(error: HTTPException):
         """Unknown page or order."""
@@ -113,6 +116,16 @@ def _register_error_pages(app: Flask) -> None:
         """Something broke: nothing half-written stays in the session."""
         db.session.rollback()
         return _error_page(500, error)
+
+
+def secure_cookie_not_sent(app: Flask) -> bool:
+    """True when a form failed because the browser kept the session cookie to itself: the cookie is
+    Secure (KCP_ENV=test or live), this request came over plain http from an address that is not
+    this machine (shop.security.LocalHttpSessionInterface relaxes it for localhost only), and no
+    session cookie came with it. Every form of such a page fails as "expired"; the page says why."""
+    if request.is_secure or app.config["SESSION_COOKIE_NAME"] in request.cookies:
+        return False
+    return bool(app.session_interface.get_cookie_secure(app))
 
 
 def _error_page(code: int, error: Exception):
@@ -189,6 +202,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("KCP_ORDER_DEFAULTS", {})
     db.init_app(app)
     csrf.init_app(app)
+    # The catalogs compiled into instance/ (only the .po files are in the checkout: shop.i18n).
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(i18n.prepare_catalogs(app)))
     babel.init_app(app, locale_selector=i18n.select_locale)
     # The migrations live beside app.py, wherever the process was started from (gunicorn, flask, tests).
     migrate.init_app(app, db, directory=str(Path(app.root_path) / "migrations"))
@@ -200,10 +215,11 @@ def init_app(app: Flask) -> None:
 
     from shop import models  # noqa: F401  (tables must be known before create_all)
     from shop.runtime import get_kcp
-    from shop.services import exchanges, notifications
+    from shop.services import exchanges, notifications, settler  # settler: its table too (auto_settle)
     from shop.views import register_template_helpers
 
     notifications.init_app(app)
+    settler.init_app(app)  # settles orders left unknown by itself, with backoff (off in tests)
     _register_blueprints(app)
     _register_cli(app)
     _register_error_pages(app)

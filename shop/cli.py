@@ -9,8 +9,10 @@ app that only carries this command group. Without Flask's loader at all,
 from __future__ import annotations
 
 import functools
+import logging
 import sys
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,65 @@ def in_english(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: Korean (and other wide) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (``str.ljust`` counts 원 as one)."""
+    return text + " " * max(0, width - display_width(text))
+
+
+# Loggers whose INFO lines a command's output leaves out unless asked (-v); WARNING and above always go to stderr.
+COMMAND_LOGGERS = ("kcp", "shop")
+VERBOSE_GROUPS = ("kcp", "sandbox")  # plus the reconcile command; `flask db` (Alembic) keeps its own logging
+
+
+def with_verbose_option(command: click.Command) -> click.Command:
+    """Give ``command`` a ``-v/--verbose`` flag: without it, the shop's INFO log lines stay out of its output.
+
+    The log handler (app.py) writes to stderr, where a terminal mixes it with the result the
+    command prints; a command's result is what its user asked for. Applied once per command.
+    """
+    if command.callback is None or any(p.name == "verbose" for p in command.params):
+        return command
+    callback = command.callback
+
+    @functools.wraps(callback)
+    def run(*args: Any, verbose: bool = False, **kwargs: Any) -> Any:
+        """Run the command with the loggers at INFO (verbose) or WARNING."""
+        loggers = [logging.getLogger(name) for name in COMMAND_LOGGERS]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(logging.INFO if verbose else logging.WARNING)
+        try:
+            return callback(*args, **kwargs)
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+    command.callback = run
+    command.params.append(click.Option(["-v", "--verbose"], is_flag=True,
+                                       help="Also show the log's INFO lines (on stderr) while the command runs."))
+    return command
+
+
+def add_verbose_options(app: Flask) -> None:
+    """``-v/--verbose`` on every command of ``flask kcp``, ``flask sandbox`` and on ``flask reconcile``."""
+    def leaves(command: click.Command) -> Iterable[click.Command]:
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                yield from leaves(sub)
+        else:
+            yield command
+
+    for name, command in app.cli.commands.items():
+        if name in VERBOSE_GROUPS or name == "reconcile":
+            for leaf in leaves(command):
+                with_verbose_option(leaf)
+
+
 def doctor_requested(argv: list[str] | None = None) -> bool:
     """True when this process runs ``flask [options] kcp doctor``."""
     args = list(sys.argv if argv is None else argv)
@@ -51,6 +112,7 @@ def rescue_for_doctor(app: Flask, error: Exception) -> bool:
         return False
     app.extensions["kcp_config_error"] = error
     app.cli.add_command(kcp_cli)
+    add_verbose_options(app)
     return True
 
 
@@ -103,9 +165,12 @@ def inquire_command(tno: str, pay_type: str | None, order_id: str) -> None:
     except KcpError as exc:
         raise click.ClickException(f"KCP: {exc.message}") from exc
     click.echo(f"tno {report.inquiry.tno or tno}  res_cd {report.inquiry.res_cd}  {report.inquiry.res_msg}")
+    # Columns by terminal width: amounts end in 원 and statuses may be Korean, two columns each.
+    label_width = max((display_width(row.label) for row in report.rows), default=0)
+    kcp_width = max((display_width(row.kcp) for row in report.rows), default=0)
     for row in report.rows:
         mark = click.style(" differs", fg="red") if row.differs else ""
-        click.echo(f"  {row.label:<22} KCP: {row.kcp:<24} shop: {row.ours}{mark}")
+        click.echo(f"  {pad(row.label, label_width)}  KCP: {pad(row.kcp, kcp_width)}  shop: {row.ours}{mark}")
     if report.order is None:
         click.echo("  (no order in the shop's database for this transaction)")
     elif report.disagreements:

@@ -30,6 +30,7 @@ Params = dict[str, Any]
 # Actors the services write; anything else (e.g. "admin (203.0.113.5)") is shown as stored,
 # except the "admin" word in front of the address.
 BUYER, SYSTEM, KCP_NOTIFICATION, ADMIN, CLI, RECONCILE = "buyer", "system", "kcp-notification", "admin", "cli", "reconcile"
+AUTO_SETTLE = "auto-settle"  # the shop's own settler (shop.services.settler)
 
 
 def N_(text: str) -> str:
@@ -183,6 +184,7 @@ def actor_label(actor: str | None, translate: Callable[[str], str] | None = gett
     fixed = {
         BUYER: N_("buyer"), SYSTEM: N_("system"), KCP_NOTIFICATION: N_("KCP notification"),
         ADMIN: N_("admin"), CLI: N_("command line"), RECONCILE: N_("reconcile"),
+        AUTO_SETTLE: N_("automatic reconcile"),
     }
     if actor in fixed:
         return translate(fixed[actor])

@@ -54,6 +54,9 @@ def init_sandbox(app: Flask) -> None:
             logger.warning("KCP sandbox: %s", warning)
     ledger.init_db(app)
     app.register_blueprint(bp)
+    if not any(rule.rule == "/favicon.ico" for rule in app.url_map.iter_rules()):
+        # On its own (python -m kcp.sandbox) nothing else answers a browser's /favicon.ico; in the shop, the shop does.
+        app.add_url_rule("/favicon.ico", "kcp_sandbox_favicon", console.favicon)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
         # KCP's APIs and its window take no CSRF token from the shop, nor does the JSON control API

@@ -1,5 +1,7 @@
 """The sandbox's own pages: home, log (API calls and notification tries), mock deposits,
-faults and the ledger. A clear "SANDBOX - not KCP" banner on each."""
+faults, the ledger, the notification trigger, test data and the OpenAPI page. A clear
+"SANDBOX - not KCP" mark on each; Korean and English (``i18n.py``); the shop's look, inside the
+shop's own layout when mounted in the shop (``templates/sandbox/base.html``)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,24 @@ import json
 from typing import Any
 
 from flask import Response as FlaskResponse
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.wrappers import Response
 
 from kcp import codes, openapi
 
-from . import bp, engine, faults, ledger, notifier, sites, testdata, trigger
+from . import bp, engine, faults, i18n, ledger, notifier, sites, testdata, trigger
+from .i18n import tr
+
+# The trigger's kinds, as the page names them (kcp/sandbox/trigger.py describes each).
+KIND_NAMES = {"deposit": "the whole amount arrives", "partial-deposit": "less than the order's amount arrives",
+              "excess-deposit": "more than the order's amount arrives", "reversal": "the bank cancels a deposit (op_cd 13)",
+              "duplicate": "the same deposit twice, same noti_id (a KCP retry)"}
+
+
+@bp.context_processor
+def _console_context() -> dict[str, Any]:
+    """``tr``, the console's language and its switch, and the layout to extend (i18n.context)."""
+    return i18n.context()
 
 
 def _app() -> Any:
@@ -69,7 +83,8 @@ def home() -> str:
     return render_template("sandbox/home.html", page="home", sites=registered, counts=counts,
                            site_warnings=sites.warnings(registered.values()),
                            notify_targets={code: notifier.target(app, code) for code in registered},
-                           charset=notifier.default_charset(app), schedule=notifier.schedule(app), apis=faults.APIS)
+                           charset=notifier.default_charset(app), schedule=[f"{s:g}" for s in notifier.schedule(app)],
+                           apis=faults.APIS)
 
 
 @bp.get("/log")
@@ -88,12 +103,26 @@ def deposits() -> Any:
     if request.method == "POST":
         return _deposit_action(app)
     return render_template("sandbox/deposits.html", page="deposits", accounts=engine.awaiting_deposits(app),
-                           notifications=notifier.notifications(app, 30),
-                           target=", ".join(sorted({notifier.target(app, code) or "(none)" for code in engine.sites(app)})))
+                           notifications=notifier.notifications(app, 30), statuses=codes.STATUS_CODES,
+                           target=", ".join(sorted({notifier.target(app, code) or tr("(none registered)")
+                                                    for code in engine.sites(app)})))
+
+
+def _local_path(value: str | None) -> str | None:
+    """``value`` when it is a path on this site (where to go back to), else None: never another host."""
+    text = (value or "").strip()
+    if not text.startswith("/") or text.startswith(("//", "/\\")) or any(c in text for c in "\r\n\\"):
+        return None
+    return text
 
 
 def _deposit_action(app: Any) -> Response:
-    """Handle one button of the mock-deposit page, then go back to it."""
+    """Handle one button of the mock-deposit page (or the shop's Deposit button), then go back.
+
+    ``next``: a path on this site to return to (the shop's order page posts its own); the deposit
+    page otherwise. The notification is sent in the background, as KCP sends it, whatever page
+    the browser goes back to.
+    """
     action = request.form.get("action", "")
     try:
         if action == "deposit":
@@ -101,18 +130,18 @@ def _deposit_action(app: Any) -> Response:
             amount = int(amount_raw) if amount_raw else None
             nid = notifier.deposit(app, request.form["tno"], amount=amount, op_cd=request.form.get("op_cd", "50"),
                                    remitter=request.form.get("remitter", ""))
-            flash(f"입금 처리했습니다. 통보 #{nid}를 보내는 중입니다. / Deposited; sending notification #{nid}.")
+            flash(tr("Deposited; the sandbox is sending KCP's notification #%(n)s to the shop.", n=nid))
         elif action == "cancel":
             nid = notifier.cancel_deposit(app, request.form["tno"])
-            flash(f"은행 입금 취소(op_cd 13)를 통보합니다 #{nid}. / Bank cancel (op_cd 13) notification #{nid}.")
+            flash(tr("The bank cancelled the deposit; sending notification #%(n)s (op_cd 13).", n=nid))
         elif action == "resend":
             nid = notifier.resend(app, int(request.form["notification_id"]))
-            flash(f"같은 noti_id로 다시 보냅니다 #{nid}. / Re-sending with the same noti_id as #{nid}.")
+            flash(tr("Sending notification #%(n)s again with the same noti_id.", n=nid))
         else:
-            flash("Unknown action.", "bad")
+            flash(tr("Unknown action."), "error")
     except (LookupError, ValueError, KeyError) as exc:
-        flash(str(exc), "bad")
-    return redirect(url_for("kcp_sandbox.deposits"))
+        flash(str(exc), "error")
+    return redirect(_local_path(request.form.get("next")) or url_for("kcp_sandbox.deposits"), code=303)
 
 
 @bp.route("/faults", methods=["GET", "POST"])
@@ -123,13 +152,13 @@ def faults_page() -> Any:
         try:
             if request.form.get("action") == "clear":
                 faults.clear(app, request.form.get("api") or None)
-                flash("Cleared.")
+                flash(tr("Cleared."))
             else:
                 fault = faults.inject(app, request.form.get("api", ""), request.form.get("mode", ""),
                                       seconds=float(request.form.get("seconds") or 0))
-                flash(f"The next {fault.api} call will meet: {faults.MODES[fault.mode]}.")
+                flash(tr("The next %(api)s call will meet: %(fault)s.", api=fault.api, fault=tr(faults.MODES[fault.mode])))
         except ValueError as exc:
-            flash(str(exc), "bad")
+            flash(str(exc), "error")
         return redirect(url_for("kcp_sandbox.faults_page"))
     return render_template("sandbox/faults.html", page="faults", pending=faults.pending(app), apis=faults.APIS,
                            modes=faults.MODES)
@@ -165,9 +194,9 @@ def trigger_page() -> str:
         try:
             results = _send_trigger(values)
         except (ValueError, UnicodeEncodeError) as exc:
-            flash(f"Not sent: {exc}", "bad")
+            flash(tr("Not sent: %(error)s", error=exc), "error")
     return render_template("sandbox/trigger.html", page="trigger", values=values, results=results, kinds=trigger.KINDS,
-                           charsets=notifier.CHARSETS)
+                           kind_names=KIND_NAMES, charsets=notifier.CHARSETS)
 
 
 def _send_trigger(values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -242,3 +271,8 @@ def test_data() -> str:
     """The test cards, magic values and every result code the sandbox answers (kcp.sandbox.testdata)."""
     return render_template("sandbox/test_data.html", page="test-data", values=testdata.TEST_VALUES,
                            code_rows=testdata.code_rows())
+
+
+def favicon() -> FlaskResponse:
+    """The sandbox's icon (static/favicon.ico) at /favicon.ico, for the standalone sandbox."""
+    return send_from_directory(bp.static_folder or "", "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400)

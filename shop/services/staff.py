@@ -809,7 +809,9 @@ def _decide(order: Order, inquiry: Inquiry, tno: str) -> tuple[OrderStatus | Non
     # KCP's status code with its English meaning, kept as it is in both languages (like a field name).
     status = status_text(inquiry.shop_status)
     if inquiry.cancelled:
-        return S.CANCELLED, Reason(N_("KCP reports tno %(tno)s cancelled (%(status)s)"), tno=tno, status=status)
+        # The sentence says "cancelled" already: the bare code beside it, not its meaning again.
+        return S.CANCELLED, Reason(N_("KCP reports tno %(tno)s cancelled (%(status)s)"), tno=tno,
+                                   status=inquiry.shop_status or "-")
     if inquiry.pay_type == "PAVC" and not deposited(inquiry):
         # STIR (issued) or STIC (the bank reversed the deposit, 004): the account awaits a deposit.
         if order.status == S.AWAITING_DEPOSIT:
@@ -820,7 +822,7 @@ def _decide(order: Order, inquiry: Inquiry, tno: str) -> tuple[OrderStatus | Non
     if inquiry.rem_mny is not None and inquiry.rem_mny != inquiry.amount:
         return S.NEEDS_ATTENTION, Reason(N_("KCP reports tno %(tno)s partly refunded (%(rem_mny)s remain) "
                                             "but we never recorded it"), tno=tno, rem_mny=inquiry.rem_mny)
-    return S.PAID, Reason(N_("KCP reports tno %(tno)s approved (%(status)s)"), tno=tno, status=status)
+    return S.PAID, Reason(N_("KCP reports tno %(tno)s approved (%(status)s)"), tno=tno, status=inquiry.shop_status or "-")
 
 
 def _apply_settlement(order: Order, inquiry: Inquiry | None, tno: str, target: OrderStatus, *, cause: Reason,

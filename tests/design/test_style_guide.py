@@ -6,11 +6,14 @@ page fits a phone screen, and saves screenshots to test-artifacts/screenshots/."
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Blueprint, Flask, abort, flash, render_template, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError
@@ -79,14 +82,26 @@ SAMPLE_JSON = {
 }
 
 
+def _compiled_catalogs() -> Path:
+    """translations/*/LC_MESSAGES/messages.po compiled into a temporary folder (what Flask-Babel reads)."""
+    target = Path(tempfile.mkdtemp(prefix="style-guide-translations-"))
+    for po_path in (ROOT / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo_path = target / po_path.relative_to(ROOT / "translations").with_suffix(".mo")
+        mo_path.parent.mkdir(parents=True)
+        with po_path.open("rb") as po, mo_path.open("wb") as mo:
+            write_mo(mo, read_po(po, locale=po_path.parent.parent.name))
+    return target
+
+
 def make_app() -> Flask:
     """Plain Flask with the project's templates/ and static/ plus the style guide; of the shop, only the
     formatting filters the macros use (shop/formatting.py: what an integrator copies with the templates)."""
     from shop import formatting
 
     app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
+    # Only the .po catalogs are in git (the shop compiles them at start, shop/i18n.py): compiled here with babel.
     app.config.update(SECRET_KEY="style-guide", KCP_SITE_NAME="KCP 예제 상점", KCP_ENV="sandbox",
-                      BABEL_DEFAULT_TIMEZONE="Asia/Seoul")
+                      BABEL_DEFAULT_TIMEZONE="Asia/Seoul", BABEL_TRANSLATION_DIRECTORIES=str(_compiled_catalogs()))
     Babel(app, locale_selector=lambda: request.args.get("lang", "ko"))
     formatting.register(app)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -76,29 +76,60 @@ def test_translations_keep_placeholders_and_kcp_field_names():
             assert name in string, (msgid, name)
 
 
-def test_compiled_catalog_matches_the_po_file():
+def test_the_app_reads_a_catalog_compiled_from_the_po_file(app):
+    """What Flask-Babel reads is the .po as it is now, compiled into the instance folder (nothing in the checkout)."""
     catalog = _korean()
-    mo_path = KO_PO.with_suffix(".mo")
-    assert mo_path.exists(), "translations/ko/LC_MESSAGES/messages.mo is missing (the app compiles it at start)"
-    with mo_path.open("rb") as fh:
+    directory = Path(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    assert directory == Path(app.instance_path) / "translations"
+    with (directory / "ko" / "LC_MESSAGES" / "messages.mo").open("rb") as fh:
         compiled = read_mo(fh)
+
     def as_key(value):
         return tuple(value) if isinstance(value, (list, tuple)) else value
 
     expected = {as_key(m.id): as_key(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
     assert {as_key(m.id): as_key(m.string) for m in compiled if m.id} == expected
+    assert "messages.mo" not in _tracked()  # compiled catalogs are never tracked files
 
 
-def test_stale_or_missing_catalogs_are_compiled(tmp_path):
-    directory = tmp_path / "translations"
-    shutil.copytree(KO_PO.parents[2], directory)
-    mo_path = directory / "ko" / "LC_MESSAGES" / "messages.mo"
-    po_path = mo_path.with_suffix(".po")
-    mo_path.unlink()
-    assert compile_catalogs(directory) == [mo_path] and mo_path.stat().st_size > 0
-    assert compile_catalogs(directory) == []  # up to date: left alone
-    os.utime(po_path, (mo_path.stat().st_mtime + 10, mo_path.stat().st_mtime + 10))
-    assert compile_catalogs(directory) == [mo_path]
+def _tracked() -> str:
+    """The files git tracks under translations/ ('' outside a git checkout)."""
+    import subprocess
+
+    done = subprocess.run(["git", "ls-files", "translations"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def test_catalogs_are_compiled_when_their_content_changes_not_their_time(tmp_path):
+    source = tmp_path / "translations"
+    shutil.copytree(KO_PO.parents[2], source, ignore=shutil.ignore_patterns("*.mo"))
+    po_path = source / "ko" / "LC_MESSAGES" / "messages.po"
+    target = tmp_path / "instance" / "translations"
+    mo_path = target / "ko" / "LC_MESSAGES" / "messages.mo"
+
+    assert compile_catalogs(source, target) == [mo_path] and mo_path.stat().st_size > 0
+    assert not (source / "ko" / "LC_MESSAGES" / "messages.mo").exists()  # the checkout is left as it was
+    assert compile_catalogs(source, target) == []  # up to date: left alone
+    later = mo_path.stat().st_mtime + 10
+    os.utime(po_path, (later, later))  # a checkout touched it: same content, nothing to do
+    assert compile_catalogs(source, target) == []
+    po_path.write_text(po_path.read_text(encoding="utf-8").replace('msgstr "카탈로그"', 'msgstr "상품 목록"', 1),
+                       encoding="utf-8")
+    os.utime(po_path, (mo_path.stat().st_mtime - 100, mo_path.stat().st_mtime - 100))  # edited, yet "older"
+    assert compile_catalogs(source, target) == [mo_path]
+    with mo_path.open("rb") as fh:
+        assert read_mo(fh).get("Catalog").string == "상품 목록"
+
+
+def test_a_read_only_instance_folder_falls_back_to_a_private_one(make_app, tmp_path):
+    """The translations can be compiled nowhere in the instance folder (here a file stands where the folder
+    would go, which refuses even root): the shop still starts and speaks Korean."""
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "translations").write_text("not a folder")
+    app = make_app()
+    directory = Path(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    assert directory != tmp_path / "instance" / "translations" and (directory / "ko" / "LC_MESSAGES" / "messages.mo").is_file()
+    assert "카탈로그" in app.test_client().get("/").get_data(as_text=True)
 
 
 def test_default_is_korean_and_lang_switch_is_remembered(client):

@@ -16,8 +16,9 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 @pytest.fixture
 def browser_page(browser, live_server):
-    """A Chromium page (the session's /usr/bin/chromium, never a downloaded one) allowed to use the clipboard."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    """A Chromium page (the session's /usr/bin/chromium, never a downloaded one) allowed to use the clipboard.
+    A Korean browser (Accept-Language ko-KR): the first page is Korean until the visitor switches."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url, locale="ko-KR")
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     return context.new_page()
 

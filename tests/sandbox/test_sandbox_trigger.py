@@ -100,7 +100,7 @@ def test_the_shop_counts_a_triggered_deposit_for_an_order_it_does_not_know(serve
 def test_the_console_trigger_page(server, receiver_factory) -> None:
     receiver = receiver_factory(["0000", "1234"])
     http = requests.Session()
-    page = http.get(f"{server.url}{SANDBOX}/trigger", timeout=5)
+    page = http.get(f"{server.url}{SANDBOX}/trigger?lang=en", timeout=5)  # the verdicts below are read in English
     assert page.status_code == 200 and 'name="url"' in page.text
     form = {"csrf_token": csrf_token(page.text), "url": receiver.url, "kind": "excess-deposit", "charset": "euc-kr",
             "depositor": "이영희", "site_cd": "T0000", "order_amount": "20000", "amount": "", "fields": "cash_a_no=987654321"}

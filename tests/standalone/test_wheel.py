@@ -70,8 +70,11 @@ def test_the_wheel_installs_alone_and_with_the_sandbox(tmp_path: Path) -> None:
                              cwd=elsewhere, env={"PYTHONPATH": ""})
     try:
         home = requests.get(sandbox.values["KCP_API_BASE"] + "/", timeout=10)
-        assert home.status_code == 200 and "KCP sandbox" in home.text and "openapi" in home.text
-        assert requests.get(sandbox.values["KCP_API_BASE"] + "/static/sandbox.css", timeout=10).status_code == 200
+        assert home.status_code == 200 and "KCP 샌드박스" in home.text and "openapi" in home.text  # Korean first
+        english = requests.get(sandbox.values["KCP_API_BASE"] + "/?lang=en", timeout=10)
+        assert english.status_code == 200 and "KCP sandbox" in english.text  # kcp/sandbox/i18n.py came with it
+        for asset in ("sandbox.css", "console.css", "shop-look.css", "Pretendard-Regular.subset.woff2", "favicon.ico"):
+            assert requests.get(sandbox.values["KCP_API_BASE"] + "/static/" + asset, timeout=10).status_code == 200, asset
         window = requests.post(sandbox.values["KCP_API_BASE"] + "/window", timeout=10, data={
             "site_cd": "T0000", "ordr_idxx": "W-1", "pay_method": "100000000000", "good_name": "x", "good_mny": "1004"})
         assert window.status_code == 200 and "kw-shell" in window.text

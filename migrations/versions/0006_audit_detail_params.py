@@ -4,7 +4,7 @@ Adds ``audit_log.detail_params`` (JSON, nullable) beside ``detail``: NULL means 
 as stored (rows written before this migration, KCP's own messages, what staff typed), as for the
 columns of 0003.
 
-Revision ID: 0006_w2_ux
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-03 00:00:00
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0006_w2_ux'
+revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None
