@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--mode", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--documented", action="store_true",
+                        help="the stand-in answers approvals as 000 documents them (no ordr_idxx: the shop inquires)")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second (default 200)")
     parser.add_argument("--out", type=Path, help="keep py-spy's raw stacks here (default: a temporary folder)")
     parser.add_argument("--trace", action="store_true", help="list the SQL of one approval and one notification")
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with ExitStack() as stack:
             cert, key = generate_credentials(work / "credentials", bench.KEY_PASSWORD)
-            standin = start_standin(work, cert, key, bench.KEY_PASSWORD)
+            standin = start_standin(work, cert, key, bench.KEY_PASSWORD, documented=args.documented)
             stack.callback(standin.stop)
             if args.database == "postgresql":
                 database = stack.enter_context(bench.postgres_database())
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                        "--format", "raw", "--output", str(raw), "--nonblocking", "--gil" if args.mode == "cpu" else "--idle"]
             spy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             time.sleep(2)  # py-spy attaches to the master and its workers
-            meter = bench.Meter(standin, database.pg_dbname, database.pg_admin)
+            meter = bench.Meter([standin], database.pg_dbname, database.pg_admin)
             run = meter.measure(f"/{args.route}", database.label, shop, args.clients, requests_, accept)
             spy.send_signal(signal.SIGINT)
             spy_output = spy.communicate(timeout=60)[0]
