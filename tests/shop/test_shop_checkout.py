@@ -338,7 +338,8 @@ def test_an_approval_is_two_short_write_transactions(checkout):
 
     def statement(_conn, _cursor, text, *_args) -> None:
         words = text.split()
-        table = next((w for w, before in zip(words[1:], words) if before.upper() in ("INTO", "UPDATE", "FROM")), "")
+        pairs = zip(words[:-1], words[1:], strict=True)
+        table = next((w for before, w in pairs if before.upper() in ("INTO", "UPDATE", "FROM")), "")
         seen.append(f"{words[0].upper()} {table}".strip())
 
     def commit(_conn) -> None:
