@@ -539,6 +539,7 @@ _RECORD_VALUES = {"status": bindparam("target"), "tno": bindparam("tno"), "pay_m
                   "status_reason": bindparam("reason"),
                   "status_reason_params": bindparam("reason_params", type_=_O.c.status_reason_params.type),
                   "updated_at": bindparam("updated")}
+_DEFERRED = select(_N.c.id).where(_N.c.order_id == bindparam("oid"), _N.c.status == DEFERRED).limit(1)
 _RECORD_PAID = update(_O).where(*_RECORD_WHERE).values(**_RECORD_VALUES, paid_amount=bindparam("approved"))
 _RECORD_ISSUED = update(_O).where(*_RECORD_WHERE).values(**_RECORD_VALUES)  # a virtual account: nothing paid yet
 _INSERT_PAYMENT, _INSERT_CHANGE, _INSERT_EXCHANGES = insert(_P), insert(_C), insert(_X)
@@ -703,6 +704,13 @@ def _record(order_id: int, ordr_idxx: str, approval: Approval) -> bool:
     nothing (the order was settled meanwhile, its amount changed, or a notification arrived while
     it was approving), the transaction is rolled back and ``record_approval`` takes over. Every
     row is built before the write lock is taken; the log line is written after the commit.
+
+    The deferred notifications: on SQLite the statement runs under the database's write lock, so
+    its ``NOT EXISTS`` sees every notification committed before it. On PostgreSQL a statement's
+    subquery reads the snapshot taken when the statement began, before it waited for the row lock:
+    a notification committed by the transaction it waited for (which held the order's lock) would
+    be missed. So there, once the ``UPDATE`` holds the row lock, a second statement (a new snapshot)
+    looks for them; a notification transaction that comes later must wait for this one's lock.
     """
     if approval.pay_method == "vbank":
         target = OrderStatus.AWAITING_DEPOSIT
@@ -724,7 +732,8 @@ def _record(order_id: int, ordr_idxx: str, approval: Approval) -> bool:
              "reason": text, "reason_params": params, "updated": now}
     begin_immediate()
     conn = db.session.connection()
-    if conn.execute(statement, order).rowcount != 1:
+    if conn.execute(statement, order).rowcount != 1 or (
+            conn.dialect.name != "sqlite" and conn.execute(_DEFERRED, {"oid": order_id}).first() is not None):
         db.session.rollback()
         return False
     rows = exchanges.take_pending()
