@@ -17,10 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import requests
 from flask import Flask
 
-from kcp.client import KcpClient
+from kcp.client import KcpClient, new_session
 from kcp.config import SANDBOX_API_BASE, KcpConfig
 from kcp.errors import KcpConfigError
 from kcp.masking import mask_text
@@ -145,7 +144,7 @@ def build_kcp(app: Flask, settings: Mapping[str, Any]) -> KcpRuntime:
     problem = config.certificate_problem(signer)
     if problem:  # only reached in the sandbox, which accepts it (test and live refuse it in load_signer)
         log.warning("%s The sandbox accepts it; KCP's test and live systems will not.", problem)
-    session = requests.Session()
+    session = new_session(config.api_base)  # pooled keep-alive connections, no retries (kcp/client.py)
     runtime = KcpRuntime(config=config, signer=signer, client=None)  # type: ignore[arg-type]
     runtime.client = KcpClient(config, signer, session=session, on_exchange=runtime.dispatch)
     if config.is_sandbox and config.api_base.startswith(SANDBOX_API_BASE):

@@ -1,7 +1,9 @@
 """KCP's server-to-server APIs: approval, manual card, cancel / partial refund, inquiry, and the
 smartphone flow's trade registration.
 
-One ``KcpClient`` per merchant site holds one ``requests.Session``. Every call:
+One ``KcpClient`` per merchant site holds one ``requests.Session`` (``new_session``: a pool of
+keep-alive connections to KCP large enough for every thread of a worker, no retries, and the
+environment's proxy / CA-bundle / .netrc settings read once when it is made). Every call:
 
 * POSTs a JSON body with exactly the documents' field names (000-003), amounts as digit strings
   like KCP's samples, UTF-8 encoded, ``Content-Type: application/json; charset=utf-8``;
@@ -48,7 +50,7 @@ from .results import (
 )
 from .signing import Signer
 
-__all__ = ["PATHS", "PAY_TYPES", "Exchange", "KcpClient", "raise_for_response"]
+__all__ = ["PATHS", "PAY_TYPES", "Exchange", "KcpClient", "new_session", "raise_for_response"]
 
 logger = logging.getLogger("kcp.client")
 
@@ -137,23 +139,48 @@ def _tno(tno: Any) -> str:
     return text
 
 
+POOL_MAXSIZE = 32  # keep-alive connections kept per KCP host: more than a worker's threads (gunicorn's --threads)
+
+
+def new_session(api_base: str = "", *, pool_maxsize: int = POOL_MAXSIZE) -> requests.Session:
+    """A ``requests.Session`` for KCP's APIs: keep-alive connections pooled, never a retry.
+
+    * Each worker thread calling KCP at once gets its own pooled connection (``pool_maxsize``; a
+      thread beyond it still gets a connection, which is closed after its call instead of kept),
+      so under load no call pays a new TCP and TLS handshake to KCP.
+    * No retries of any kind (requests' own default, spelled out because money depends on it);
+      ``read=False`` lets a read timeout surface as ReadTimeout, not a wrapped error.
+    * What requests would look up in the environment on every call (``HTTPS_PROXY``/``NO_PROXY``,
+      ``REQUESTS_CA_BUNDLE``, ``~/.netrc``) is looked up once, here, for ``api_base``, and kept on
+      the session: the same settings, without a dozen environment and file lookups per call.
+      Change them and restart the process (as for any other setting).
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=Retry(total=0, read=False))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if api_base:
+        settings = session.merge_environment_settings(api_base, {}, None, None, None)
+        auth = requests.utils.get_netrc_auth(api_base)
+        session.trust_env = False
+        session.proxies.update(settings.get("proxies") or {})
+        session.verify = settings.get("verify", True)
+        session.cert = settings.get("cert")
+        if auth:
+            session.auth = auth
+    return session
+
+
 class KcpClient:
     """Calls KCP's approval, manual card, cancel and inquiry APIs for one merchant site."""
 
     def __init__(self, config: KcpConfig, signer: Signer, session: requests.Session | None = None,
                  on_exchange: Callable[[Exchange], None] | None = None):
-        """Without a session, make one whose adapters never retry; a given session is used as is."""
+        """Without a session, make one (``new_session``); a given session is used as is."""
         self.config = config
         self.signer = signer
         self.on_exchange = on_exchange
-        if session is None:
-            session = requests.Session()
-            # No retries of any kind (requests' own default, spelled out because money depends on
-            # it); read=False lets a read timeout surface as ReadTimeout, not a wrapped error.
-            adapter = HTTPAdapter(max_retries=Retry(total=0, read=False))
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-        self.session = session
+        self.session = session if session is not None else new_session(config.api_base)
 
     # -- the APIs -------------------------------------------------------------------------------
 

@@ -91,7 +91,7 @@ def charset_name(label: str | None) -> str | None:
 
 def declared_charset(content_type: str | None) -> str | None:
     """The codec of the ``charset`` parameter of a Content-Type header, if it names one we know."""
-    if not content_type:
+    if not content_type or "charset" not in content_type.lower():  # KCP declares none (004): no header parsing
         return None
     header = Message()
     header["Content-Type"] = content_type
@@ -246,9 +246,26 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
 
 
 def sender_allowed(ip: str | None, allowlist: Iterable[str] | str) -> bool:
-    """True when ``ip`` is one of the allowlisted addresses or networks (fails closed)."""
+    """True when ``ip`` is one of the allowlisted addresses or networks (fails closed).
+
+    Asked on every POST to common_return: the answer for an (address, allowlist) pair is kept (a
+    bounded cache), so KCP's few senders cost a dictionary lookup, not an address parse.
+    """
     if not ip:
         return False
+    if isinstance(allowlist, (str, tuple, frozenset)):
+        return _allowed(ip, allowlist)
+    return _check(ip, allowlist)
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(ip: str, allowlist: str | tuple[str, ...] | frozenset[str]) -> bool:
+    """``_check`` for a hashable allowlist, remembered."""
+    return _check(ip, allowlist)
+
+
+def _check(ip: str, allowlist: Iterable[str] | str) -> bool:
+    """sender_allowed's work: parse the address, compare it with each entry."""
     addr = _address(ip)
     if addr is None:
         return False

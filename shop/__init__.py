@@ -35,14 +35,42 @@ log = logging.getLogger("shop")
 OPTIONAL_BLUEPRINTS = ("shop.admin",)
 
 
-def _sqlite_events(engine: Engine) -> None:
-    """SQLite: WAL, busy timeout, foreign keys, and transactions we begin ourselves.
+# SQLite's durability (README, Configuration; docs/PERFORMANCE.md): FULL flushes the WAL to the disk at
+# every COMMIT, so a committed approval survives a power cut; NORMAL flushes it only at checkpoints,
+# so the last commits before a power cut (not a process crash) can be lost. OFF is never allowed.
+SQLITE_SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
+# Database connections kept open per worker process: at least one per worker thread (gunicorn's
+# --threads), so that no request opens and closes a connection under load; more may be opened for a
+# moment (max_overflow) and are closed when returned.
+DB_POOL_SIZE, DB_MAX_OVERFLOW = 16, 16
+
+
+def _engine_options(app: Flask) -> None:
+    """Pool sizes (a connection per worker thread) and SQLITE_SYNCHRONOUS, checked before the engine exists."""
+    mode = str(app.config.get("SQLITE_SYNCHRONOUS") or "FULL").strip().upper()
+    if mode not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"SQLITE_SYNCHRONOUS must be FULL (the default), EXTRA or NORMAL (instance/config.py); got "
+                         f"{app.config.get('SQLITE_SYNCHRONOUS')!r}")
+    app.config["SQLITE_SYNCHRONOUS"] = mode
+    url = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    in_memory = url.startswith("sqlite") and (url in ("sqlite://", "sqlite:///") or ":memory:" in url
+                                               or "mode=memory" in url)
+    if not in_memory and "poolclass" not in options:
+        options.setdefault("pool_size", DB_POOL_SIZE)
+        options.setdefault("max_overflow", DB_MAX_OVERFLOW)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _sqlite_events(engine: Engine, synchronous: str = "FULL") -> None:
+    """SQLite: WAL, busy timeout, foreign keys, durability, and transactions we begin ourselves.
 
     pysqlite's own transaction handling is switched off (``isolation_level = None``, the pattern
     from SQLAlchemy's SQLite documentation) so that the "begin" event can start a transaction
     with ``BEGIN IMMEDIATE`` when the session asks for it (shop.services.lock_order): that takes
     the database write lock up front, which is how per-order changes serialize on SQLite.
     Plain reads keep using ``BEGIN`` (deferred) and never wait for writers under WAL.
+    ``synchronous`` is set on every connection, not left to how SQLite was built (SQLITE_SYNCHRONOUS).
     """
 
     @event.listens_for(engine, "connect")
@@ -50,6 +78,7 @@ def _sqlite_events(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -200,6 +229,7 @@ def _prepare_schema(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     """Attach extensions, views, error pages and the KCP exchange recorder; create tables on first run."""
     app.config.setdefault("KCP_ORDER_DEFAULTS", {})
+    _engine_options(app)
     db.init_app(app)
     csrf.init_app(app)
     # The catalogs compiled into instance/ (only the .po files are in the checkout: shop.i18n).
@@ -229,7 +259,7 @@ def init_app(app: Flask) -> None:
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            _sqlite_events(db.engine)
+            _sqlite_events(db.engine, app.config["SQLITE_SYNCHRONOUS"])
             if db.engine.url.database not in (None, "", ":memory:"):
                 from shop.services import WriteQueue
                 app.extensions["shop_write_queue"] = WriteQueue(f"{db.engine.url.database}-writers.lock")

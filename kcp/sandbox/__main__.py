@@ -45,6 +45,9 @@ DEFAULT_INSTANCE = "kcp-sandbox"
               help="How notifications are encoded (KCP's default is EUC-KR).")
 @click.option("--notify-schedule", default="", metavar="SECONDS,...",
               help="Seconds to wait before each of up to 10 notification tries (default 0,2,5,10,20,40,60,120,300,600).")
+@click.option("--approval-ordr-idxx/--no-approval-ordr-idxx", default=True, show_default=True,
+              help="Name the order in approval answers (ordr_idxx: the sandbox's own addition). "
+                   "--no-approval-ordr-idxx answers as KCP's document 000 does, without it.")
 @click.pass_context
 def main(ctx: click.Context, host: str, port: int, instance: Path, **options: Any) -> None:
     """Serve the sandbox, or run a subcommand on its instance folder."""
@@ -56,7 +59,8 @@ def main(ctx: click.Context, host: str, port: int, instance: Path, **options: An
     if notify_url and not notify_url.startswith(("http://", "https://")):
         raise click.BadParameter(f"{notify_url!r} is not an http(s) URL", param_hint="--notify-url")
     try:
-        settings = settings_from_options(site_options, notify_url, notify_charset, notify_schedule, os.environ)
+        settings = settings_from_options(site_options, notify_url, notify_charset, notify_schedule, os.environ,
+                                         approval_ordr_idxx=options["approval_ordr_idxx"])
         instance.mkdir(parents=True, exist_ok=True)
         settings.save(instance.resolve())
         app = create_app(instance, settings)

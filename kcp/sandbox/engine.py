@@ -256,8 +256,12 @@ def approve(app: Flask, body: Mapping[str, Any]) -> dict[str, Any]:
                             partcanc_yn=picked.get("partcanc_yn", "Y"))
         conn.execute("UPDATE authorizations SET used_at = ?, used_result = '0000', tno = ? WHERE id = ?",
                      (now.isoformat(timespec="seconds"), tno, auth["id"]))
-    return {**ok_payload(), "tno": tno, "amount": str(auth["amount"]), "pay_method": PAY_TYPES[picked["method"]],
-            "ordr_idxx": auth["ordr_idxx"], **method_fields}
+    answer = {**ok_payload(), "tno": tno, "amount": str(auth["amount"]), "pay_method": PAY_TYPES[picked["method"]],
+              "ordr_idxx": auth["ordr_idxx"], **method_fields}
+    if not app.config.get("SANDBOX_APPROVAL_ORDR_IDXX", True):
+        # Answer as 000 documents it: KCP's approval answer carries no order number (README).
+        del answer["ordr_idxx"]
+    return answer
 
 
 def _refusal_after_write(code: str, detail: str, detail_ko: str = "") -> dict[str, Any]:

@@ -73,7 +73,15 @@ def pending(app: Flask) -> list[Fault]:
 
 
 def take(app: Flask, api: str) -> Fault | None:
-    """Remove and return the pending fault of ``api`` (one shot), or None."""
+    """Remove and return the pending fault of ``api`` (one shot), or None.
+
+    Every API call asks, and almost never is one set: a plain read answers that (no write
+    transaction, no wait for the ledger's writer). Only when a fault is there is it taken, in a
+    write transaction, by the one call whose DELETE removes it (two calls racing for it cannot
+    both get it).
+    """
+    if ledger.read_one(app, "SELECT 1 FROM faults WHERE api = ?", (api,)) is None:
+        return None
     with ledger.write(app) as conn:
         row = conn.execute("SELECT * FROM faults WHERE api = ?", (api,)).fetchone()
         if row is None:

@@ -1,18 +1,25 @@
 """The sandbox's ledger: a SQLite file of its own (stdlib sqlite3), shared by every worker.
 
-One connection per call, WAL and a busy timeout so several gunicorn workers can use the same
-file; every state change runs inside ``BEGIN IMMEDIATE`` (one writer at a time), so two
-approvals of the same ``enc_data`` or two refunds racing for the same balance cannot both win.
+WAL and a busy timeout so several gunicorn workers can use the same file; every state change
+runs inside ``BEGIN IMMEDIATE`` (one writer at a time), so two approvals of the same ``enc_data``
+or two refunds racing for the same balance cannot both win.
+
+Connections are reused: each app keeps a small pool of open connections to its ledger file
+(``_Pool``), so an API call does not open a file and parse the schema for each of its statements
+(it used to open three connections per approval). A connection goes back to the pool only outside
+any transaction; ``connect`` still makes a fresh one for callers that manage their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +167,65 @@ def init_db(app: Flask) -> None:
         conn.close()
 
 
+POOL_KEY = "kcp_sandbox_ledger_pool"
+POOL_SIZE = 16  # connections kept open per app (more may be open at once; the extra ones are closed)
+
+
+class _Pool:
+    """Open connections to one ledger file, reused by the app's threads (one at a time each).
+
+    The file is identified by its path and inode: a ledger deleted and made again (tests do) gets
+    fresh connections. A forked worker never uses its parent's connections (sqlite3 forbids it).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._identity: tuple[int, str, int] | None = None
+
+    @contextmanager
+    def connection(self, app: Flask) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit mode, outside any transaction; returned to the pool afterwards."""
+        path = db_path(app)
+        try:
+            identity = (os.getpid(), str(path), path.stat().st_ino)
+        except OSError:
+            identity = None
+        conn = None
+        with self._lock:
+            if identity is None or identity != self._identity:
+                self._idle, self._identity = [], identity  # the old ones are closed when collected
+            elif self._idle:
+                conn = self._idle.pop()
+        if conn is None:
+            conn = connect(app)
+        try:
+            yield conn
+        finally:
+            self._give_back(conn, identity)
+
+    def _give_back(self, conn: sqlite3.Connection, identity: tuple[int, str, int] | None) -> None:
+        """Keep ``conn`` for the next caller if it is clean and the file is the same; else close it."""
+        if not conn.in_transaction and identity is not None:
+            with self._lock:
+                if identity == self._identity and len(self._idle) < POOL_SIZE:
+                    self._idle.append(conn)
+                    return
+        conn.close()
+
+
+def pooled(app: Flask) -> AbstractContextManager[sqlite3.Connection]:
+    """A reused connection to the app's ledger (``with ledger.pooled(app) as conn:``)."""
+    pool = app.extensions.get(POOL_KEY)
+    if pool is None:
+        pool = app.extensions.setdefault(POOL_KEY, _Pool())
+    return pool.connection(app)
+
+
 @contextmanager
 def write(app: Flask) -> Iterator[sqlite3.Connection]:
     """One state change: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception)."""
-    conn = connect(app)
-    try:
+    with pooled(app) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -172,17 +233,12 @@ def write(app: Flask) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    finally:
-        conn.close()
 
 
 def read(app: Flask, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
     """Run one SELECT and return every row."""
-    conn = connect(app)
-    try:
+    with pooled(app) as conn:
         return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def read_one(app: Flask, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
@@ -236,8 +292,7 @@ def refunds(app: Flask, tno: str) -> list[dict[str, Any]]:
 def log_call(app: Flask, *, api: str, request: dict[str, Any], response: dict[str, Any], fault: str = "",
              elapsed_ms: float = 0.0) -> None:
     """Record one API call (already masked) for the sandbox's log page."""
-    conn = connect(app)
-    try:
+    with pooled(app) as conn:
         conn.execute(
             "INSERT INTO api_calls (at, api, site_cd, tno, res_cd, res_msg, fault, request_json, response_json, elapsed_ms)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -245,5 +300,3 @@ def log_call(app: Flask, *, api: str, request: dict[str, Any], response: dict[st
              str(response.get("tno") or request.get("tno") or "")[:20], str(response.get("res_cd", "")),
              str(response.get("res_msg", ""))[:200], fault, json.dumps(request, ensure_ascii=False),
              json.dumps(response, ensure_ascii=False), elapsed_ms))
-    finally:
-        conn.close()

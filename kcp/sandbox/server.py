@@ -49,6 +49,7 @@ class Settings:
     notify_url: str = ""
     notify_charset: str = "euc-kr"
     notify_schedule: str = ""
+    approval_ordr_idxx: bool = True  # False: approval answers without ordr_idxx, as 000 documents them
     extra: dict[str, Any] = field(default_factory=dict)
 
     def save(self, instance: Path) -> None:
@@ -89,7 +90,7 @@ def create_app(instance: Path | str, settings: Settings | None = None) -> Flask:
         SANDBOX_CREDENTIALS=(cert, key, password), KCP_SANDBOX_NOTIFY_URL=settings.notify_url,
         KCP_SANDBOX_NOTIFY_CHARSET=settings.notify_charset, KCP_SANDBOX_NOTIFY_SCHEDULE=settings.notify_schedule,
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", MAX_CONTENT_LENGTH=256 * 1024,
-        JSON_AS_ASCII=False,
+        JSON_AS_ASCII=False, SANDBOX_APPROVAL_ORDR_IDXX=settings.approval_ordr_idxx,
     )
     # T0000 (KCP's shared test code) with this sandbox's certificate; then every --site given.
     sites.register(app.config, TEST_SITE_CD, cert)
@@ -207,7 +208,7 @@ def write_stderr(line: str) -> None:
 
 
 def settings_from_options(site_options: Iterable[str], notify_url: str, notify_charset: str, notify_schedule: str,
-                          env: Mapping[str, str]) -> Settings:
+                          env: Mapping[str, str], *, approval_ordr_idxx: bool = True) -> Settings:
     """Settings from ``--site`` options and ``KCP_SANDBOX_SITES`` (both SITE_CD=CERT_FILE[,NOTIFY_URL])."""
     parsed = sites.parse_sites_setting(env.get("KCP_SANDBOX_SITES", ""))
     parsed += [sites.parse_site_option(option) for option in site_options]
@@ -215,7 +216,7 @@ def settings_from_options(site_options: Iterable[str], notify_url: str, notify_c
         if not cert_file.is_file():
             raise ValueError(f"--site {site_cd}: {cert_file} does not exist")
     return Settings(sites=tuple((code, str(cert.resolve()), url) for code, cert, url in parsed), notify_url=notify_url,
-                    notify_charset=notify_charset, notify_schedule=notify_schedule)
+                    notify_charset=notify_charset, notify_schedule=notify_schedule, approval_ordr_idxx=approval_ordr_idxx)
 
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Settings", "bp", "create_app", "environment", "serve"]

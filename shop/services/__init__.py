@@ -105,7 +105,8 @@ def _leave_write_queue(session: Session, transaction: SessionTransaction) -> Non
 def _begin_write() -> None:
     """End whatever (read) transaction the session had open and begin a writing one (BEGIN IMMEDIATE)."""
     # The lock must be taken at BEGIN: a transaction that read first would read stale data.
-    db.session.commit()
+    if db.session().in_transaction():  # (committing a session with nothing begun still costs its machinery)
+        db.session.commit()
     queue: WriteQueue | None = current_app.extensions.get("shop_write_queue")
     if queue is not None:
         queue.enter(db.session)

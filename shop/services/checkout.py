@@ -44,12 +44,14 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from kcp import params
@@ -60,12 +62,12 @@ from shop.audit import AuditLog
 from shop.catalog import Product, get_product
 from shop.extensions import db
 from shop.messages import BUYER, N_, SYSTEM, Reason
-from shop.models import Order, Payment, StateChange
+from shop.models import KcpExchange, NotificationRecord, Order, Payment, StateChange, utcnow
 from shop.reference.rules import error_reason
 from shop.runtime import get_kcp
-from shop.services import begin_immediate, exchanges, lock_order, transition
-from shop.services.notifications import apply_deferred
-from shop.states import PAYABLE, OrderStatus
+from shop.services import begin_immediate, exchanges, lock_order, log_transition, transition
+from shop.services.notifications import DEFERRED, apply_deferred
+from shop.states import PAYABLE, OrderStatus, TransitionError, can_move
 
 log = logging.getLogger("shop.checkout")
 
@@ -210,15 +212,8 @@ def _find(ordr_idxx: str) -> _Found | None:
     return _Found(*row) if row is not None else None
 
 
-def _create_from_form(signed: SignedOrder, claim: Mapping[str, str] | None) -> tuple[_Found, bool]:
-    """Create the order its form describes (first post of that form): (the order, claimed).
-
-    With ``claim`` (a 0000 result to approve) the new order is created already claimed, pending ->
-    approving in the same transaction, as ``_claim`` would do it a transaction later: the first
-    post of an order costs one write transaction, as when the order page created the row. When a
-    concurrent first post of the same form created it first (the unique ordr_idxx refused ours),
-    that row is used and nothing was claimed here.
-    """
+def _creatable(signed: SignedOrder) -> Product:
+    """The product of a form that may still create its order: not expired, and the catalog's price unchanged."""
     max_age = current_app.config["ORDER_FORM_MAX_AGE"]  # a whole number of seconds (app.py check_tuning)
     if time.time() - signed.signed_at.replace(tzinfo=dt.UTC).timestamp() > max_age:
         log.info("order %s: order form older than %s s; refused without calling KCP", signed.ordr_idxx, max_age)
@@ -230,13 +225,19 @@ def _create_from_form(signed: SignedOrder, claim: Mapping[str, str] | None) -> t
                  signed.ordr_idxx, signed.product_id, signed.amount)
         raise FormRefused(_("The price of this product has changed since the page was shown. Nothing was charged. "
                             "Please open the order page again."))
-    window = exchanges.window_exchange(None, claim) if claim is not None else None  # masked before the lock
+    return product
+
+
+def _create_from_form(signed: SignedOrder) -> _Found:
+    """Create the (pending) order its form describes, for a first post that is not a 0000 result.
+
+    When a concurrent first post of the same form created it first (the unique ordr_idxx refused
+    ours), that row is used. (A 0000 result creates its order already claimed: ``_claim``.)
+    """
+    product = _creatable(signed)
     begin_immediate()  # take our turn in the writers' queue like every other write
     order = Order(ordr_idxx=signed.ordr_idxx, product_id=product.id, good_name=product.name, amount=product.price,
                   currency=product.currency, status=OrderStatus.PENDING)
-    if claim is not None:
-        order.status, order.status_reason, order.status_reason_params = OrderStatus.APPROVING, N_("approval requested"), {}
-        order.buyer_name, order.buyer_email, order.buyer_phone = _buyer_values(claim)
     db.session.add(order)
     try:
         db.session.flush()
@@ -246,15 +247,10 @@ def _create_from_form(signed: SignedOrder, claim: Mapping[str, str] | None) -> t
         found = _find(signed.ordr_idxx)
         if found is None:  # pragma: no cover - the row exists after the other INSERT
             raise RuntimeError(f"order {signed.ordr_idxx} could not be created") from None
-        return found, False
+        return found
     found = _Found(order.id, order.amount, order.currency)
-    if window is not None:
-        window.order_id = order.id
-        db.session.add_all([window, StateChange(order_id=order.id, from_status=OrderStatus.PENDING,
-                                                to_status=OrderStatus.APPROVING, cause=_CLAIM_CAUSE, cause_params={},
-                                                actor=BUYER)])
     db.session.commit()
-    return found, window is not None
+    return found
 
 
 def create_order(product: Product) -> Order:
@@ -281,8 +277,17 @@ def _clip(value: str | None, length: int) -> str:
     return (value or "").strip()[:length]
 
 
-def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
-    """Handle the order form as m_Completepayment submitted it; return the number of the order to show."""
+class TokenMissing(CheckoutError):
+    """A /pp_ax_hub post without the order form's order_token."""
+
+
+def approve_from_window(form: Mapping[str, str], *, token_required: bool = False) -> str:
+    """Handle the order form as m_Completepayment submitted it; return the number of the order to show.
+
+    ``token_required``: the post must carry the order form's ``order_token`` (``/pp_ax_hub``:
+    only the browser that was shown the form can post a result for its order). The smartphone
+    flow's Ret_URL carries none: KCP's trade registration bound its approvalKey to the order.
+    """
     kcp = get_kcp()
     ordr_idxx = (form.get("ordr_idxx") or "").strip()
     if (form.get("site_cd") or "") != kcp.config.site_cd:
@@ -290,35 +295,42 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
                     ordr_idxx, form.get("site_cd"))
         raise SiteMismatch(_("This payment was made for another shop (site_cd does not match). Nothing was charged."))
     token = (form.get(ORDER_TOKEN_FIELD) or "").strip()
+    if not token and token_required:
+        log.warning("order %s: posted without the order form's order_token; refused without calling KCP", ordr_idxx)
+        raise TokenMissing(_("This payment result did not come with the order form this shop issued for the order "
+                             "(its order_token is missing). Nothing was charged. Please open the order page again."))
     signed = read_order_token(token, ordr_idxx) if token else None
-    found = _find(ordr_idxx)
-    if found is None and signed is None:
-        raise OrderNotFound(_("There is no order with this number."), status=404)
-    _check_currency(form, found.currency if found else signed.currency, ordr_idxx)  # type: ignore[union-attr]
+    if signed is not None:
+        # The order is, or will be, what the token says (it is created from it): checked before any read.
+        _check_currency(form, signed.currency, ordr_idxx)
 
     res_cd = (form.get("res_cd") or "").strip()
-    if res_cd == "0000":
-        missing = [name for name in ("tran_cd", "enc_data", "enc_info") if not (form.get(name) or "").strip()]
-        if missing:
-            # res_cd 0000 without the window's result cannot come from KCP's window: refuse before the
-            # claim, so a forged post neither calls KCP nor uses up the buyer's order.
-            log.warning("order %s: res_cd 0000 posted without %s; refused without calling KCP", ordr_idxx,
-                        ", ".join(missing))
-            # An already translated sentence plus KCP's field names (they need no translation).
-            raise IncompleteResult(f"{_('Nothing was charged. You can try again.')} "
-                                   f"(res_cd 0000, {', '.join(missing)}: empty)")
-        _check_buyer_fields(form, ordr_idxx)
-    claimed = False
-    if found is None:
-        found, claimed = _create_from_form(signed, form if res_cd == "0000" else None)  # type: ignore[arg-type]
-    order_id, amount = found.id, found.amount
     if res_cd != "0000":
-        _window_failed(order_id, form, res_cd)
+        found = _find(ordr_idxx)
+        if found is None and signed is None:
+            raise OrderNotFound(_("There is no order with this number."), status=404)
+        if found is not None and signed is None:
+            _check_currency(form, found.currency, ordr_idxx)
+        if found is None:
+            found = _create_from_form(signed)  # type: ignore[arg-type]
+        _window_failed(found.id, form, res_cd)
         return ordr_idxx
 
-    if not claimed and not _claim(order_id, form):
+    missing = [name for name in ("tran_cd", "enc_data", "enc_info") if not (form.get(name) or "").strip()]
+    if missing:
+        # res_cd 0000 without the window's result cannot come from KCP's window: refuse before the
+        # claim, so a forged post neither calls KCP nor uses up the buyer's order.
+        log.warning("order %s: res_cd 0000 posted without %s; refused without calling KCP", ordr_idxx,
+                    ", ".join(missing))
+        # An already translated sentence plus KCP's field names (they need no translation).
+        raise IncompleteResult(f"{_('Nothing was charged. You can try again.')} "
+                               f"(res_cd 0000, {', '.join(missing)}: empty)")
+    _check_buyer_fields(form, ordr_idxx)
+    claimed = _claim(ordr_idxx, signed, form)
+    if claimed is None:
         log.info("order %s already claimed: not approving again", ordr_idxx)
         return ordr_idxx
+    order_id, amount = claimed.id, claimed.amount
 
     with exchanges.for_order(order_id):
         try:
@@ -356,7 +368,10 @@ def approve_from_window(form: Mapping[str, str], *, actor: str = BUYER) -> str:
             auto_cancel(order_id, approval, why)
             return ordr_idxx
         try:
-            record_approval(order_id, approval)
+            if not _record(order_id, ordr_idxx, approval):
+                # The order is no longer as claimed (settled meanwhile, changed amount) or a
+                # notification waits for it: the full path, under the order's lock, decides.
+                record_approval(order_id, approval)
         except ApprovalConflict as exc:
             db.session.rollback()
             _settle_conflict(order_id, approval, str(exc))
@@ -509,35 +524,146 @@ def _window_failed(order_id: int, form: Mapping[str, str], res_cd: str) -> Order
 
 _CLAIM_CAUSE = N_("payment window completed; approval requested")
 
+# The approval's statements, built once (a statement built per call costs its construction and
+# its cache key every time; see shop.services.notifications for the same idea).
+_O, _P, _C, _X, _N = (Order.__table__, Payment.__table__, StateChange.__table__, KcpExchange.__table__,
+                      NotificationRecord.__table__)
+# The first post of a form: the order, created claimed; nothing when its number exists (RETURNING no row).
+_INSERT_NEW_ORDER = {
+    name: dialect_insert(_O).on_conflict_do_nothing(index_elements=[_O.c.ordr_idxx]).returning(_O.c.id)
+    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))}
+_CLAIM_WHERE = (_O.c.ordr_idxx == bindparam("o"), _O.c.status == bindparam("previous"))
+_CLAIM_VALUES = {"status": OrderStatus.APPROVING.value, "status_reason": bindparam("reason"),
+                 "status_reason_params": bindparam("reason_params", type_=_O.c.status_reason_params.type),
+                 "buyer_name": bindparam("name"), "buyer_email": bindparam("email"), "buyer_phone": bindparam("phone")}
+_CLAIM = update(_O).where(*_CLAIM_WHERE).values(**_CLAIM_VALUES)
+_CLAIM_RETURNING = _CLAIM.returning(_O.c.id, _O.c.amount, _O.c.currency)
+_SELECT_FOUND = select(_O.c.id, _O.c.amount, _O.c.currency).where(_O.c.ordr_idxx == bindparam("o"))
+# Recording: the compare-and-set of record_approval's checks (still approving, the approved amount,
+# no notification deferred while it was approving), paid or awaiting its deposit.
+_RECORD_WHERE = (_O.c.id == bindparam("oid"), _O.c.status == OrderStatus.APPROVING.value,
+                 _O.c.amount == bindparam("approved"),
+                 ~exists().where(_N.c.order_id == _O.c.id, _N.c.status == DEFERRED))
+_RECORD_VALUES = {"status": bindparam("target"), "tno": bindparam("tno"), "pay_method": bindparam("method"),
+                  "result_code": bindparam("code"), "result_msg": bindparam("message"), "result_msg_params": None,
+                  "status_reason": bindparam("reason"),
+                  "status_reason_params": bindparam("reason_params", type_=_O.c.status_reason_params.type),
+                  "updated_at": bindparam("updated")}
+_DEFERRED = select(_N.c.id).where(_N.c.order_id == bindparam("oid"), _N.c.status == DEFERRED).limit(1)
+_RECORD_PAID = update(_O).where(*_RECORD_WHERE).values(**_RECORD_VALUES, paid_amount=bindparam("approved"))
+_RECORD_ISSUED = update(_O).where(*_RECORD_WHERE).values(**_RECORD_VALUES)  # a virtual account: nothing paid yet
+_INSERT_PAYMENT, _INSERT_CHANGE, _INSERT_EXCHANGES = insert(_P), insert(_C), insert(_X)
+
 
 def _buyer_values(form: Mapping[str, str]) -> tuple[str, str, str]:
     """The buyer's name, e-mail and mobile number as the order keeps them (cut to their columns)."""
     return _clip(form.get("buyr_name"), 30), _clip(form.get("buyr_mail"), 100), _clip(form.get("buyr_tel2"), 20)
 
 
-def _claim(order_id: int, form: Mapping[str, str]) -> bool:
-    """Atomically move a payable order to approving; True only for the one request that did it."""
-    window = exchanges.window_exchange(order_id, form)  # masked before the write lock is taken
+def _claim(ordr_idxx: str, signed: SignedOrder | None, form: Mapping[str, str]) -> _Found | None:
+    """Claim the order for this approval in ONE short write transaction; None when it is not payable.
+
+    The first post of a form creates its order already claimed (``approving``): ``INSERT ... ON
+    CONFLICT (ordr_idxx) DO NOTHING``, so a concurrent first post of the same form inserts nothing
+    and goes on to the compare-and-set below, where it finds the order claimed. An existing order
+    (a retry after a failed attempt, the phone's trade registration) is claimed by compare-and-set,
+    ``UPDATE orders SET status='approving' ... WHERE ordr_idxx=? AND status='pending'`` (then
+    ``'incomplete'``), which returns the stored id, amount and currency: only the one request
+    whose statement changed the row goes on to call KCP, with the amount it read from the row it
+    claimed. The window's row and the history row are written in the same transaction; the
+    claim is durable before KCP is called. Everything the transaction writes is built before the
+    write lock is taken. Refusals (unknown order, an expired form that would have to create its
+    order, a currency that is not the order's) roll the transaction back: nothing is claimed.
+    """
+    window = exchanges.window_exchange_values(None, form)  # masked before the write lock is taken
     name, email, phone = _buyer_values(form)
+    claim_values = {"reason": N_("approval requested"), "reason_params": {}, "name": name, "email": email,
+                    "phone": phone}
+    product, refusal = None, None
+    if signed is not None:
+        try:
+            product = _creatable(signed)
+        except FormRefused as exc:  # only a refusal if the order does not exist already
+            refusal = exc
     begin_immediate()
-    # Compare-and-set: only one UPDATE can find the row still payable. Pending first (the usual
-    # case: one statement); then incomplete, an order whose earlier attempt failed.
-    for previous in (OrderStatus.PENDING, OrderStatus.INCOMPLETE):
-        result = db.session.execute(
-            update(Order).where(Order.id == order_id, Order.status == previous)
-            .values(status=OrderStatus.APPROVING, status_reason=N_("approval requested"), status_reason_params={},
-                    buyer_name=name, buyer_email=email, buyer_phone=phone)
-            .execution_options(synchronize_session=False))
-        if result.rowcount == 1:
-            break
-    else:
+    conn = db.session.connection()
+    found: _Found | None = None
+    previous = OrderStatus.PENDING
+    if product is not None:
+        found = _insert_claimed(conn, ordr_idxx, product, (name, email, phone))
+    if found is None:
+        for previous in (OrderStatus.PENDING, OrderStatus.INCOMPLETE):
+            found = _update_claim(conn, ordr_idxx, previous, claim_values)
+            if found is not None:
+                break
+    if found is None:
         db.session.rollback()
-        return False
-    db.session.add(StateChange(order_id=order_id, from_status=previous, to_status=OrderStatus.APPROVING,
-                               cause=_CLAIM_CAUSE, cause_params={}, actor=BUYER))
-    db.session.add(window)
+        exists = _find(ordr_idxx)
+        if exists is None:
+            raise refusal or OrderNotFound(_("There is no order with this number."), status=404)
+        if signed is None:
+            _check_currency(form, exists.currency, ordr_idxx)
+        return None
+    if signed is None:
+        try:
+            _check_currency(form, found.currency, ordr_idxx)
+        except CurrencyMismatch:
+            db.session.rollback()  # nothing claimed
+            raise
+    window["order_id"] = found.id
+    conn.execute(_INSERT_EXCHANGES, [window])
+    conn.execute(_INSERT_CHANGE, {"order_id": found.id, "from_status": str(previous), "to_status": OrderStatus.APPROVING,
+                                  "cause": _CLAIM_CAUSE, "cause_params": {}, "actor": BUYER, "created_at": utcnow()})
     db.session.commit()
-    return True
+    return found
+
+
+def _insert_claimed(conn: Connection, ordr_idxx: str, product: Product, buyer: tuple[str, str, str]) -> _Found | None:
+    """INSERT the order already claimed; None when a row with this number exists (nothing inserted)."""
+    name, email, phone = buyer
+    now = utcnow()
+    values = {"ordr_idxx": ordr_idxx, "product_id": product.id, "good_name": product.name, "amount": product.price,
+              "currency": product.currency, "status": OrderStatus.APPROVING, "status_reason": N_("approval requested"),
+              "status_reason_params": {}, "buyer_name": name, "buyer_email": email, "buyer_phone": phone,
+              "paid_amount": 0, "refunded_amount": 0, "created_at": now, "updated_at": now}
+    statement = _INSERT_NEW_ORDER.get(conn.dialect.name)
+    if statement is not None and conn.dialect.insert_returning:
+        row = conn.execute(statement, values).first()
+        return _Found(row[0], product.price, product.currency) if row is not None else None
+    # Another database, or a SQLite older than 3.35 (no RETURNING): a failed INSERT rolls back and
+    # the compare-and-set that follows, in a new transaction, finds the row.
+    try:
+        with conn.begin_nested():
+            result = conn.execute(insert(_O), values)
+    except IntegrityError:
+        return None
+    return _Found(result.inserted_primary_key[0], product.price, product.currency)
+
+
+def _update_claim(conn: Connection, ordr_idxx: str, previous: OrderStatus,
+                  values: dict[str, Any]) -> _Found | None:
+    """Compare-and-set ``previous`` -> approving; the claimed order's id, amount and currency, or None."""
+    params = {**values, "o": ordr_idxx, "previous": str(previous)}
+    if conn.dialect.update_returning:
+        row = conn.execute(_CLAIM_RETURNING, params).first()
+        return _Found(*row) if row is not None else None
+    if conn.execute(_CLAIM, params).rowcount != 1:
+        return None
+    row = conn.execute(_SELECT_FOUND, {"o": ordr_idxx}).first()
+    return _Found(*row) if row is not None else None
+
+
+def payment_values(order_id: int, approval: Approval) -> dict[str, Any]:
+    """The payments row of an approval: every documented field it carries, the whole answer masked."""
+    values: dict[str, Any] = {
+        "order_id": order_id, "tno": approval.tno, "pay_method": approval.pay_method, "amount": approval.amount,
+        "res_cd": approval.res_cd, "res_msg": approval.res_msg or "",
+        "res_en_msg": getattr(approval, "res_en_msg", "") or "", "raw": mask_payload(approval.raw),
+        "created_at": utcnow()}
+    for name in PAYMENT_FIELDS:
+        value = getattr(approval, name, None)
+        values[name] = None if value in (None, "") else int(value) if name in INT_FIELDS else str(value)
+    return values
 
 
 def store_payment(order: Order, approval: Approval) -> Payment:
@@ -545,14 +671,7 @@ def store_payment(order: Order, approval: Approval) -> Payment:
     # By order_id, not order=order: assigning the one-to-one relationship makes SQLAlchemy first
     # load the order's current payment (one more query in the approval's transaction). There is
     # none; if there were, the unique key on payments.order_id would refuse this row.
-    payment = Payment(order_id=order.id, tno=approval.tno, pay_method=approval.pay_method, amount=approval.amount,
-                      res_cd=approval.res_cd, res_msg=approval.res_msg or "",
-                      res_en_msg=getattr(approval, "res_en_msg", "") or "", raw=mask_payload(approval.raw))
-    for name in PAYMENT_FIELDS:
-        value = getattr(approval, name, None)
-        if value in (None, ""):
-            continue
-        setattr(payment, name, int(value) if name in INT_FIELDS else str(value))
+    payment = Payment(**payment_values(order.id, approval))
     db.session.add(payment)
     return payment
 
@@ -580,6 +699,65 @@ def record_approval(order_id: int, approval: Approval) -> Order:
     exchanges.save_pending()
     db.session.commit()
     return order
+
+
+def _record(order_id: int, ordr_idxx: str, approval: Approval) -> bool:
+    """``record_approval``'s usual case in ONE short write transaction of Core statements; False
+    (nothing written) when the full path must decide.
+
+    The order's move is a compare-and-set, ``UPDATE orders SET status='paid', tno=... WHERE id=?
+    AND status='approving' AND amount=<approved> AND no deferred notification waits``, run under
+    the database write lock (SQLite) or taking the row's lock (PostgreSQL): the same checks
+    ``record_approval`` makes on the order it reads under its lock, made by the statement that
+    changes it. When it changes the row, the payment, the history row and the KCP exchanges are
+    inserted in the same transaction and committed before the buyer is answered. When it changes
+    nothing (the order was settled meanwhile, its amount changed, or a notification arrived while
+    it was approving), the transaction is rolled back and ``record_approval`` takes over. Every
+    row is built before the write lock is taken; the log line is written after the commit.
+
+    The deferred notifications: on SQLite the statement runs under the database's write lock, so
+    its ``NOT EXISTS`` sees every notification committed before it. On PostgreSQL a statement's
+    subquery reads the snapshot taken when the statement began, before it waited for the row lock:
+    a notification committed by the transaction it waited for (which held the order's lock) would
+    be missed. So there, once the ``UPDATE`` holds the row lock, a second statement (a new snapshot)
+    looks for them; a notification transaction that comes later must wait for this one's lock.
+    """
+    if approval.pay_method == "vbank":
+        target = OrderStatus.AWAITING_DEPOSIT
+        cause = Reason(N_("virtual account issued (tno %(tno)s); deposit due"), tno=approval.tno)
+        statement = _RECORD_ISSUED
+    else:
+        target = OrderStatus.PAID
+        cause = Reason(N_("approved by KCP (tno %(tno)s)"), tno=approval.tno)
+        statement = _RECORD_PAID
+    if not can_move(OrderStatus.APPROVING, target):  # pragma: no cover - the table allows both
+        raise TransitionError(OrderStatus.APPROVING, target)
+    text, params = cause.stored()
+    now = utcnow()
+    payment = payment_values(order_id, approval)
+    change = {"order_id": order_id, "from_status": OrderStatus.APPROVING, "to_status": str(target), "cause": text,
+              "cause_params": params, "actor": SYSTEM, "created_at": now}
+    order = {"oid": order_id, "approved": approval.amount, "target": str(target), "tno": approval.tno,
+             "method": approval.pay_method, "code": approval.res_cd, "message": approval.res_msg,
+             "reason": text, "reason_params": params, "updated": now}
+    begin_immediate()
+    conn = db.session.connection()
+    if conn.execute(statement, order).rowcount != 1 or (
+            conn.dialect.name != "sqlite" and conn.execute(_DEFERRED, {"oid": order_id}).first() is not None):
+        db.session.rollback()
+        return False
+    rows = exchanges.take_pending()
+    try:
+        conn.execute(_INSERT_PAYMENT, payment)
+        conn.execute(_INSERT_CHANGE, change)
+        if rows:
+            conn.execute(_INSERT_EXCHANGES, rows)
+        db.session.commit()
+    except BaseException:
+        exchanges.put_back(rows)  # the caller rolls back; whoever records next writes them
+        raise
+    log_transition(ordr_idxx, OrderStatus.APPROVING, target, cause, SYSTEM)
+    return True
 
 
 def _settle_conflict(order_id: int, approval: Approval, why: str) -> Order:

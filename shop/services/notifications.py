@@ -38,6 +38,7 @@ Applying (under the order's lock, see shop.services):
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -227,12 +228,21 @@ def delivery_values(form: Mapping[str, str], *, sender_ip: str, outcome: str, st
     Its ``record_id`` (the stored notification it delivered) is left to the caller: none for a
     refused POST, and the batch's INSERT finds it by noti_id (``_INSERT_DELIVERIES``).
     """
+    return _delivery_outcome(_delivery_base(form, sender_ip), outcome=outcome, status=status, reason=reason)
+
+
+def _delivery_base(form: Mapping[str, str], sender_ip: str) -> dict[str, Any]:
+    """What a delivery row says of the POST itself (its fields masked and cut short), whatever its outcome."""
     fields = {name: clean_text(str(form.get(name, "")), MAX_FIELD_CHARS)[0] for name in FIELDS if name in form}
+    return {"sender_ip": sender_ip[:45], "noti_id": fields.get("noti_id", "")[:40], "tno": fields.get("tno", "")[:40],
+            "ordr_no": fields.get("ordr_no", "")[:40], "fields": mask_payload(fields)}
+
+
+def _delivery_outcome(base: Mapping[str, Any], *, outcome: str, status: int, reason: str | Reason = "") -> dict[str, Any]:
+    """A delivery row: ``_delivery_base`` with what became of the POST."""
     text, params = (reason if isinstance(reason, Reason) else Reason.free(reason)).stored()
-    return {"received_at": utcnow(), "sender_ip": sender_ip[:45], "noti_id": fields.get("noti_id", "")[:40],
-            "tno": fields.get("tno", "")[:40], "ordr_no": fields.get("ordr_no", "")[:40], "outcome": outcome,
-            "reason": clean_text(text, 500)[0], "reason_params": params, "reply": "0000" if status == 200 else "9999",
-            "http_status": status, "fields": mask_payload(fields)}
+    return {**base, "received_at": utcnow(), "outcome": outcome, "reason": clean_text(text, 500)[0],
+            "reason_params": params, "reply": "0000" if status == 200 else "9999", "http_status": status}
 
 
 def delivery_row(form: Mapping[str, str], *, raw_body: bytes | None = None, repeats: int = 1,
@@ -254,6 +264,24 @@ class Incoming:
     raw_body: bytes | None = None
     charset: str = ""
     replaced: bool = False  # some bytes could not be read in ``charset``
+
+    # What its rows say of the POST itself, made in the caller's own thread before it queues (the
+    # batch's leader, holding the write lock, only adds what applying decided).
+    @functools.cached_property
+    def record_base(self) -> dict[str, Any]:
+        """The notification's row without order_id, status, note and times (``_record_values``)."""
+        n = self.note
+        return _record_values(self, {
+            "noti_id": n.noti_id, "site_cd": n.site_cd or "", "tno": n.tno or "", "ordr_no": n.ordr_no or "",
+            "tx_cd": n.tx_cd or "", "tx_tm": n.tx_tm or "", "op_cd": n.op_cd or "", "kind": n.kind,
+            "ipgm_name": n.ipgm_name or "", "ipgm_mnyx": n.ipgm_mnyx, "totl_mnyx": n.totl_mnyx,
+            "ipgm_time": n.ipgm_time or "", "bank_code": n.bank_code or "", "account": n.account or "",
+            "remitter": n.remitter or "", "cash_a_no": n.cash_a_no or "", "sender_ip": self.sender_ip})
+
+    @functools.cached_property
+    def delivery_base(self) -> dict[str, Any]:
+        """Its delivery row without the outcome (``_delivery_base``)."""
+        return _delivery_base(self.form, self.sender_ip)
 
 
 # --- what applying means (pure) ----------------------------------------------------------------------
@@ -359,6 +387,7 @@ def receive(form: Mapping[str, str], *, sender_ip: str, raw_body: bytes | None =
     note = parse_notification(form)
     item = Incoming(note, {name: str(form.get(name, "")) for name in FIELDS if name in form}, sender_ip,
                     raw_body=raw_body, charset=charset, replaced=replaced)
+    item.record_base, item.delivery_base  # noqa: B018 - made here, in this thread, not under the batch's lock
     group: GroupCommit[Incoming, Received] | None = current_app.extensions.get(GROUP_KEY)
     if group is None or WRITE_QUEUE_KEY in db.session.info:
         outcome = receive_batch([item])[0]
@@ -465,6 +494,7 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
     now = utcnow()
     records: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
+    moves: list[tuple[str, str, OrderStatus, Reason]] = []  # logged once committed
     statuses: dict[str, str] = {}  # noti_id -> status of the records this batch stores
     for item in items:
         note = item.note
@@ -481,17 +511,13 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
             order.paid_amount += decision.paid_delta
             order.changed = order.changed or decision.paid_delta != 0
             if decision.move is not None:
-                changes.append(_move(order, decision.move, decision.cause or Reason.free("")))
+                current, cause = order.status, decision.cause or Reason.free("")
+                changes.append(_move(order, decision.move, cause, log=False))
+                moves.append((order.ordr_idxx, current, decision.move, cause))
         text, params = decision.note.stored() if decision.note is not None else ("", None)
-        records.append(_record_values(item, {
-            "noti_id": note.noti_id, "order_id": order.id if order is not None else None,
-            "site_cd": note.site_cd or "", "tno": note.tno or "", "ordr_no": note.ordr_no or "",
-            "tx_cd": note.tx_cd or "", "tx_tm": note.tx_tm or "", "op_cd": note.op_cd or "", "kind": note.kind,
-            "ipgm_name": note.ipgm_name or "", "ipgm_mnyx": note.ipgm_mnyx, "totl_mnyx": note.totl_mnyx,
-            "ipgm_time": note.ipgm_time or "", "bank_code": note.bank_code or "", "account": note.account or "",
-            "remitter": note.remitter or "", "cash_a_no": note.cash_a_no or "", "sender_ip": item.sender_ip,
-            "status": decision.status, "note": text, "note_params": params,
-            "received_at": now, "applied_at": now if decision.status == APPLIED else None}))
+        records.append({**item.record_base, "order_id": order.id if order is not None else None,
+                        "status": decision.status, "note": text, "note_params": params, "received_at": now,
+                        "applied_at": now if decision.status == APPLIED else None})
     updates = [{"o_id": o.id, "o_status": o.status, "o_paid": o.paid_amount, "o_reason": o.status_reason,
                 "o_params": o.status_reason_params, "o_updated": now} for o in orders.values() if o.changed]
     out: list[Received | BaseException] = []
@@ -502,8 +528,8 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
         duplicate = noti_id not in unanswered
         unanswered.discard(noti_id)
         out.append(Received(noti_id, statuses.get(noti_id) or stored[noti_id], duplicate))
-        deliveries.append({**delivery_values(
-            item.form, sender_ip=item.sender_ip, outcome="duplicate" if duplicate else "stored", status=200,
+        deliveries.append({**_delivery_outcome(
+            item.delivery_base, outcome="duplicate" if duplicate else "stored", status=200,
             reason=Reason(N_("noti_id already stored; nothing changed")) if duplicate else ""),
             "record_noti_id": noti_id})
     # Everything is decided: write it, in table order, and commit.
@@ -516,6 +542,8 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
             conn.execute(_INSERT_CHANGES, changes)
         conn.execute(_INSERT_DELIVERIES, deliveries)
     db.session.commit()
+    for ordr_idxx, current, target, cause in moves:
+        log_transition(ordr_idxx, current, target, cause, KCP)
     return out
 
 
@@ -573,14 +601,16 @@ def _stored(noti_ids: list[str]) -> dict[str, str]:
             for row in db.session.connection().execute(_SELECT_STORED, {"ids": noti_ids})}
 
 
-def _move(order: OrderFacts, target: OrderStatus, cause: Reason) -> dict[str, Any]:
-    """``transition`` for an OrderFacts: check the move, change the copy, the StateChange row to insert."""
+def _move(order: OrderFacts, target: OrderStatus, cause: Reason, *, log: bool = True) -> dict[str, Any]:
+    """``transition`` for an OrderFacts: check the move, change the copy, the StateChange row to insert
+    (``log=False``: the caller writes the log line once the move is committed)."""
     current = order.status
     if not can_move(current, target):
         raise TransitionError(current, target)
     text, params = cause.stored()
     order.status, order.status_reason, order.status_reason_params, order.changed = str(target), text, params, True
-    log_transition(order.ordr_idxx, current, target, cause, KCP)
+    if log:
+        log_transition(order.ordr_idxx, current, target, cause, KCP)
     return {"order_id": order.id, "from_status": current, "to_status": str(target), "cause": text,
             "cause_params": params, "actor": KCP, "created_at": utcnow()}
 

@@ -159,11 +159,11 @@ def order_options():
 def pp_ax_hub():
     """The result route m_Completepayment submits to: approve, check, record, then show the order."""
     try:
-        ordr_idxx = approve_from_window(request.form)
+        # Every post carries the form's order_token: only the browser shown this order's form posts for it.
+        ordr_idxx = approve_from_window(request.form, token_required=True)
     except CheckoutError as exc:
         return render_template("message.html", title=_("Payment not accepted"), message=exc.message,
                                tone="danger"), exc.status
-    if request.form.get(ORDER_TOKEN_FIELD):
-        # The token verified (approve_from_window refuses a forged one): this browser was shown the form.
-        remember_order(ordr_idxx)
+    # The token verified (approve_from_window refuses a forged one): this browser was shown the form.
+    remember_order(ordr_idxx)
     return redirect(url_for("orders.show", ordr_idxx=ordr_idxx), 303)

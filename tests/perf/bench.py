@@ -7,8 +7,11 @@ the least a merchant's route can do, on the same server settings, against the sa
 
 What runs, each in its own process on 127.0.0.1 (docs/PERFORMANCE.md explains why each is there):
 
-* the KCP stand-in (tests/perf/standin.py: the project's sandbox alone; ``--standin kcp.sandbox``
-  switches to the standalone ``python -m kcp.sandbox`` of issue 17);
+* the KCP stand-in (tests/perf/standin.py): the standalone sandbox a merchant runs, ``python -m
+  kcp.sandbox``, twice: once answering approvals with the order number (the sandbox's own
+  addition: the shop compares it), once answering as KCP's document 000 does, without it
+  (``--no-approval-ordr-idxx``: the shop confirms each approval with an inquiry, 002), each with
+  its own shop;
 * the shop (``tests.perf.wsgi:app``: the shop plus timing and statement-count headers), the peer
   (tests/perf/peer.py: what KCP's Python sample route does, nothing more; once with a new
   connection per KCP call as the sample, once with keep-alive) and a bare Flask route
@@ -18,7 +21,8 @@ What runs, each in its own process on 127.0.0.1 (docs/PERFORMANCE.md explains wh
   loop, one thread per client, every request prepared before the clock starts.
 
 For each database, at 1 and 8 clients: ``POST /pp_ax_hub`` (every request approves a fresh payment
-window result: the orders and window results are made before the timed run), the peer,
+window result: the orders and window results are made before the timed run), against each
+stand-in, the peer,
 ``POST /common_return`` (one deposit per virtual account, a quarter of them sent again as KCP
 retries), the catalog and the order page, and the bare route. Per run: throughput, p50/p95, ratio
 (``/pp_ax_hub`` to the peer, everything else to the bare route), the shop's own time in the worker
@@ -90,7 +94,7 @@ class Run:
     result: LoadResult
     database: str
     server_cpu: float = 0.0       # seconds: the gunicorn master and workers under test
-    standin_cpu: float = 0.0      # seconds: the KCP stand-in's processes
+    standin_cpu: float = 0.0      # seconds: the KCP stand-ins' processes
     postgres_cpu: float | None = None  # seconds: PostgreSQL backends of the shop's database (None: not PostgreSQL)
     postgres_sessions: int | None = None  # backends started meanwhile (their CPU is missed if they also ended)
     load: str = ""                # load averages when the run started
@@ -110,7 +114,7 @@ class Run:
 class Meter:
     """What a run is measured against: the server under test, the stand-in, PostgreSQL."""
 
-    standin: StandIn
+    standins: list[StandIn]
     pg_dbname: str | None = None
     pg_admin: str | None = None
 
@@ -123,11 +127,13 @@ class Meter:
         # The machine's window encloses the processes' one, and this process's whole CPU (generator and
         # /proc reading) is counted as ours: what is left of the machine's busy time is someone else's.
         machine0, self0 = procstat.machine_cpu(), procstat.self_cpu()
-        server0, standin0 = procstat.tree_cpu(server.pid), procstat.tree_cpu(self.standin.server.pid)
+        server0 = procstat.tree_cpu(server.pid)
+        standin0 = [procstat.tree_cpu(standin.server.pid) for standin in self.standins]
         pg0 = procstat.postgres_backends(self.pg_dbname) if self.pg_dbname else None
         result = loadgen.run(name, "127.0.0.1", port, clients, requests_, accept)
         server_cpu, gone = procstat.tree_delta(server0, procstat.tree_cpu(server.pid))
-        standin_cpu, _ = procstat.tree_delta(standin0, procstat.tree_cpu(self.standin.server.pid))
+        standin_cpu = sum(procstat.tree_delta(before, procstat.tree_cpu(standin.server.pid))[0]
+                          for before, standin in zip(standin0, self.standins, strict=True))
         pg_cpu = None
         if pg0 is not None:
             pg_cpu, _ = procstat.tree_delta(pg0, procstat.postgres_backends(self.pg_dbname or ""))
@@ -301,13 +307,14 @@ def postgres_database() -> Iterator[Database | None]:
 
 def shop_server(work: Path, database: Database, standin: StandIn) -> Server:
     """The shop under gunicorn on ``database`` with the stand-in as KCP (schema made first, like `flask db upgrade`)."""
-    instance = work / f"instance-{database.label.split()[0].lower()}"
+    instance = work / f"instance-{database.label.split()[0].lower()}{'-documented' if standin.documented else ''}"
     instance.mkdir(exist_ok=True)
     port = free_port()
-    env = base_env(KCP_ENV="sandbox", KCP_TIMEOUT="30", SECRET_KEY="bench", ADMIN_PASSWORD="bench-admin",
-                   PERF_INSTANCE_PATH=str(instance), **standin.settings)
+    # What the stand-in printed wins (the standalone sandbox says KCP_ENV=test, as for a merchant's shop).
+    env = base_env(**{"KCP_ENV": "sandbox", "KCP_TIMEOUT": "30", "SECRET_KEY": "bench", "ADMIN_PASSWORD": "bench-admin",
+                      "PERF_INSTANCE_PATH": str(instance), **standin.settings})
     if database.url:
-        env["DATABASE_URL"] = database.url
+        env["DATABASE_URL"] = database.url  # PostgreSQL: both shops in one database (different order numbers)
     subprocess.run([sys.executable, "-m", "flask", "--app", "tests.perf.wsgi:app", "db", "upgrade"], cwd=ROOT, env=env,
                    check=True, capture_output=True)
     log = work / f"shop-{instance.name}.log"
@@ -390,6 +397,7 @@ class Servers:
     """Everything that serves during the benchmark, started once (the shop once per database)."""
 
     standin: StandIn
+    documented: StandIn | None  # the stand-in answering approvals without ordr_idxx (None: --standin gunicorn)
     bare: Server
     canned: Server
     peer: Server
@@ -406,20 +414,28 @@ ACCEPT_APPROVED = accept_answer(status=303, location="/orders/")
 ACCEPT_PEER = accept_answer(status=200, contains=b'data-res-cd="0000"')
 ACCEPT_NOTIFIED = accept_answer(status=200, contains=b'name="result" value="0000"')
 ACCEPT_PAGE = accept_answer(status=200)
+PP_AX_HUB, PP_AX_HUB_DOCUMENTED = "/pp_ax_hub", "/pp_ax_hub (000's answer: + inquiry)"
 
 
 def run_database(database: Database, servers: Servers, work: Path, sizes: dict[str, Any], clients: tuple[int, ...],
                  charset: str, problems: list[str]) -> list[Run]:
     """Every scenario on one database, at each number of clients; the checks append to ``problems``."""
     standin = servers.standin
-    meter = Meter(standin, database.pg_dbname, database.pg_admin)
+    meter = Meter([standin] + ([servers.documented] if servers.documented else []), database.pg_dbname,
+                  database.pg_admin)
     runs: list[Run] = []
     label = database.label.split()[0]
-    with shop_server(work, database, standin) as shop:
+    with ExitStack() as shops:
+        shop = shops.enter_context(shop_server(work, database, standin))
+        documented = (shops.enter_context(shop_server(work, database, servers.documented))
+                      if servers.documented else None)
         template = order_form(requests.get(f"{shop.url}/order", params={"product": PRODUCT}, timeout=30).text)
         for c in clients:
             prepared = prepare_round(shop, standin, database, template, f"{label[:2].upper()}{c:02d}",
                                      sizes["pay"][c], sizes["notify"][c], charset)
+            shop_doc = (in_parallel(sizes["pay"][c], lambda _i: shop_payment(
+                documented.url, servers.documented.window_base, CARD))  # type: ignore[union-attr]
+                if documented else [])
             peer_pay, peer_ka, shop_pay, notify, sends = (prepared.peer, prepared.peer_keepalive, prepared.shop,
                                                           prepared.notify, prepared.sends)
             # The timed runs, one after the other, so that each ratio compares figures taken a few seconds apart.
@@ -427,25 +443,34 @@ def run_database(database: Database, servers: Servers, work: Path, sizes: dict[s
                                  ACCEPT_BARE)
             peer = meter.measure("peer (sample: new connection per KCP call)", label, servers.peer, c,
                                  [p.request("/kcp_api_pay") for p in peer_pay], ACCEPT_PEER)
-            shop_run = meter.measure("/pp_ax_hub", label, shop, c, [p.request() for p in shop_pay], ACCEPT_APPROVED)
+            shop_run = meter.measure(PP_AX_HUB, label, shop, c, [p.request() for p in shop_pay], ACCEPT_APPROVED)
+            doc_run = (meter.measure(PP_AX_HUB_DOCUMENTED, label, documented, c, [p.request() for p in shop_doc],
+                                     ACCEPT_APPROVED) if documented else None)
             peer_ka_run = meter.measure("peer (keep-alive to KCP)", label, servers.peer_keepalive, c,
                                         [p.request("/kcp_api_pay") for p in peer_ka], ACCEPT_PEER)
             notify_run = meter.measure("/common_return", label, shop, c, notify, ACCEPT_NOTIFIED)
             catalog = meter.measure("catalog", label, shop, c, [Request("GET", "/")] * sizes["page"], ACCEPT_PAGE)
             order_page = meter.measure("order page", label, shop, c,
                                        [Request("GET", f"/order?product={PRODUCT}")] * sizes["page"], ACCEPT_PAGE)
-            for run, reference, name in ((peer, bare, "bare"), (shop_run, peer, "peer"), (peer_ka_run, bare, "bare"),
-                                         (notify_run, bare, "bare"), (catalog, bare, "bare"), (order_page, bare, "bare")):
-                run.ratio = run.result.rps / reference.result.rps if reference.result.rps else float("nan")
-                run.ratio_to = name
-            runs += [bare, peer, shop_run, peer_ka_run, notify_run, catalog, order_page]
+            timed = [bare, peer, shop_run, *([doc_run] if doc_run else []), peer_ka_run, notify_run, catalog, order_page]
+            for run in timed:
+                reference, name = (peer, "peer") if run.result.name.startswith(PP_AX_HUB) else (bare, "bare")
+                if run is not bare:
+                    run.ratio = run.result.rps / reference.result.rps if reference.result.rps else float("nan")
+                    run.ratio_to = name
+            runs += timed
             # The checks of this round.
             ledger = (ledger_transactions(standin.ledger, [p.ordr_idxx for p in shop_pay + peer_pay + peer_ka])
                       if standin.ledger else None)
             problems += check_approvals(database.check_url, [p.ordr_idxx for p in shop_pay], ledger)
+            if documented and servers.documented:
+                doc_ledger = (ledger_transactions(servers.documented.ledger, [p.ordr_idxx for p in shop_doc])
+                              if servers.documented.ledger else None)
+                problems += check_approvals(documented_check_url(database, work), [p.ordr_idxx for p in shop_doc],
+                                            doc_ledger)
             problems += check_peer({o: t for o, t in ledger.items() if o.startswith("PEER")} if ledger else None)
             problems += check_deposits(database.check_url, sends)
-            for run in runs[-7:]:
+            for run in timed:
                 if run.result.errors or run.result.ok != run.result.sent:
                     problems.append(f"{label} {run.result.name} at {c} client(s): {run.result.errors} error(s) of "
                                     f"{run.result.sent} sent; first: {run.result.error_samples[:3]}")
@@ -453,6 +478,13 @@ def run_database(database: Database, servers: Servers, work: Path, sizes: dict[s
                     problems.append(f"{label} {run.result.name} at {c} client(s): server process(es) {run.gone} ended "
                                     "during the run")
     return runs
+
+
+def documented_check_url(database: Database, work: Path) -> str:
+    """Where the second shop (the stand-in without ordr_idxx) keeps its orders."""
+    if database.url:
+        return database.check_url
+    return f"sqlite:///{work / 'instance-sqlite-documented' / 'shop.sqlite3'}"
 
 
 @dataclass
@@ -512,9 +544,10 @@ def fmt(value: float | None, digits: int = 1) -> str:
 def table(runs: list[Run]) -> str:
     """The runs of one database as a Markdown table."""
     lines = ["| route | clients | req/s | p50 ms | p95 ms | ratio | own p50 ms | stmts/req | commits/req "
-             "| server CPU ms/req | stand-in CPU ms/req | PostgreSQL CPU ms/req | load 1m | others' CPU |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    order = ["/pp_ax_hub", "peer (sample: new connection per KCP call)", "peer (keep-alive to KCP)", "/common_return",
+             "| server CPU ms/req | stand-in CPU ms/req | stand-in busy | PostgreSQL CPU ms/req | load 1m | others' CPU |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    order = [PP_AX_HUB, PP_AX_HUB_DOCUMENTED, "peer (sample: new connection per KCP call)", "peer (keep-alive to KCP)",
+             "/common_return",
              "bare Flask route", "catalog", "order page"]
     for run in sorted(runs, key=lambda r: (order.index(r.result.name) if r.result.name in order else 99, r.result.clients)):
         r = run.result
@@ -528,7 +561,8 @@ def table(runs: list[Run]) -> str:
             f"| {r.name} | {r.clients} | {r.rps:.0f} | {fmt(r.pct(50))} | {fmt(r.pct(95))} | {ratio} "
             f"| {fmt(r.header_median('X-Shop-Time-Ms'), 2)} | {fmt(r.header_mean('X-Shop-Statements'))} "
             f"| {fmt(r.header_mean('X-Shop-Commits'), 2)} | {fmt(run.per_request_ms(run.server_cpu), 2)} "
-            f"| {fmt(run.per_request_ms(run.standin_cpu), 2)} | {fmt(run.per_request_ms(run.postgres_cpu), 2)} "
+            f"| {fmt(run.per_request_ms(run.standin_cpu), 2)} | {run.standin_cpu / r.wall if r.wall else 0:.0%} "
+            f"| {fmt(run.per_request_ms(run.postgres_cpu), 2)} "
             f"| {run.load.split()[0]} | {run.others_share:.0%} |")
     started = [f"{run.result.name} at {run.result.clients}: {run.postgres_sessions}" for run in runs if run.postgres_sessions]
     if started:
@@ -554,7 +588,7 @@ def targets(runs: list[Run]) -> list[str]:
     out = []
     for run in runs:
         r = run.result
-        if r.name == "/pp_ax_hub":
+        if r.name.startswith(PP_AX_HUB):
             goal = 0.80 if r.clients == 1 else 0.70
             keepalive = next((k.result.rps for k in runs if k.database == run.database and k.result.clients == r.clients
                               and k.result.name == "peer (keep-alive to KCP)"), float("nan"))
@@ -562,7 +596,7 @@ def targets(runs: list[Run]) -> list[str]:
                          and p.result.name.startswith("peer (sample")), None)
             peer_cpu = peer.per_request_ms(peer.server_cpu) if peer else float("nan")
             cpu = run.per_request_ms(run.server_cpu)
-            out.append(f"- {run.database} /pp_ax_hub at {r.clients}: {run.ratio:.2f}x peer (target >= {goal:.2f}; "
+            out.append(f"- {run.database} {r.name} at {r.clients}: {run.ratio:.2f}x peer (target >= {goal:.2f}; "
                        f"{r.rps / keepalive:.2f}x the keep-alive peer), "
                        f"server CPU {fmt(cpu, 2)} ms/approval (target <= 5; the peer {fmt(peer_cpu, 2)} ms, "
                        f"{cpu / peer_cpu:.1f}x)"
@@ -586,6 +620,10 @@ def start_servers(stack: ExitStack, work: Path, cert: Path, key: Path, standin_k
     """The stand-in, the bare route, the canned-answer server and the two peers (stopped by ``stack``)."""
     standin = start_standin(work, cert, key, KEY_PASSWORD, standin_kind)
     stack.callback(standin.stop)
+    documented = None
+    if standin_kind == "kcp.sandbox":
+        documented = start_standin(work, cert, key, KEY_PASSWORD, standin_kind, documented=True)
+        stack.callback(documented.stop)
     env = base_env()
     port = free_port()
     bare = stack.enter_context(Server("bare route", gunicorn_command("tests.perf.bare:bare", port), port, env,
@@ -602,7 +640,7 @@ def start_servers(stack: ExitStack, work: Path, cert: Path, key: Path, standin_k
         peers.append(stack.enter_context(Server(f"peer ({mode})", gunicorn_command("tests.perf.peer:from_env()", port),
                                                 port, peer_env, work / f"peer-{mode}.log")
                                          .start(http_ready(port, "POST", "/kcp_api_pay"))))
-    return Servers(standin, bare, canned, peers[0], peers[1])
+    return Servers(standin, documented, bare, canned, peers[0], peers[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -614,9 +652,9 @@ def main(argv: list[str] | None = None) -> int:
                                                           " has its own request counts, others use those of 8)")
     parser.add_argument("--standin", choices=("gunicorn", "kcp.sandbox"), default=STANDIN,
                         help=f"how the KCP stand-in runs (default {STANDIN}; see tests/perf/standin.py)")
-    parser.add_argument("--notify-charset", default="utf-8", choices=("utf-8", "euc-kr"),
-                        help="charset of the common_return bodies (KCP's default is EUC-KR; the shop reads UTF-8 "
-                             "until issue 14 is merged)")
+    parser.add_argument("--notify-charset", default="euc-kr", choices=("euc-kr", "utf-8"),
+                        help="charset of the common_return bodies (default EUC-KR, KCP's default; UTF-8 when a "
+                             "merchant chose it in KCP's admin)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases) and print its path")
     args = parser.parse_args(argv)
     clients = tuple(int(c) for c in args.clients.split(","))
@@ -634,8 +672,11 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             cert, key = generate_credentials(work / "credentials", KEY_PASSWORD)
             servers = start_servers(stack, work, cert, key, args.standin)
-            print(describe(servers.standin) + "\n", flush=True)
-            meter = Meter(servers.standin)
+            print(describe(servers.standin), flush=True)
+            if servers.documented:
+                print(describe(servers.documented), flush=True)
+            print()
+            meter = Meter([servers.standin])
             ceiling = []
             for c in clients:
                 for target, path, accept in ((servers.canned, "/", ACCEPT_BARE), (servers.bare, "/bare", ACCEPT_BARE)):

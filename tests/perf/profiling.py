@@ -70,11 +70,17 @@ STEPS = (
     Step("locale selection (Flask-Babel)", ("get_locale",), "flask_babel", 1),
     Step("approve_from_window", ("approve_from_window",), "shop/services/checkout.py", 1),
     Step("claim: pending -> approving (_claim)", ("_claim",), "shop/services/checkout.py", 2),
-    Step("window exchange row (masking the posted form)", ("window_exchange",), "shop/services/exchanges.py", 3),
+    Step("window exchange row (masking the posted form)", ("window_exchange", "window_exchange_values"),
+         "shop/services/exchanges.py", 3),
+    Step("write transaction begun (begin_immediate)", ("begin_immediate",), "shop/services/__init__.py", 3),
     Step("KCP approval call, client side (KcpClient.approve)", ("approve",), "kcp/client.py", 2),
     Step("requests/urllib3 (send, read, parse)", ("request",), "requests/sessions.py", 3),
     Step("masking and reporting the exchange", ("mask_payload", "_report"), "kcp/", 3),
-    Step("record: payment + paid (record_approval)", ("record_approval",), "shop/services/checkout.py", 2),
+    Step("record: payment + paid (_record; record_approval when it declines)", ("_record", "record_approval"),
+         "shop/services/checkout.py", 2),
+    Step("is it this order's? (_approved_for: the inquiry when the answer has no ordr_idxx)", ("_approved_for",),
+         "shop/services/checkout.py", 2),
+    Step("the order form's token (read_order_token)", ("read_order_token",), "shop/services/checkout.py", 2),
     Step("store_payment (ORM object)", ("store_payment",), "shop/services/checkout.py", 3),
     Step("apply_deferred (query for deferred notifications)", ("apply_deferred",), "shop/services/notifications.py", 3),
     Step("lock_order (BEGIN IMMEDIATE / SELECT ... FOR UPDATE)", ("lock_order",), "shop/services/__init__.py", 3),
@@ -201,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--mode", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--documented", action="store_true",
+                        help="the stand-in answers approvals as 000 documents them (no ordr_idxx: the shop inquires)")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second (default 200)")
     parser.add_argument("--out", type=Path, help="keep py-spy's raw stacks here (default: a temporary folder)")
     parser.add_argument("--trace", action="store_true", help="list the SQL of one approval and one notification")
@@ -222,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with ExitStack() as stack:
             cert, key = generate_credentials(work / "credentials", bench.KEY_PASSWORD)
-            standin = start_standin(work, cert, key, bench.KEY_PASSWORD)
+            standin = start_standin(work, cert, key, bench.KEY_PASSWORD, documented=args.documented)
             stack.callback(standin.stop)
             if args.database == "postgresql":
                 database = stack.enter_context(bench.postgres_database())
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                        "--format", "raw", "--output", str(raw), "--nonblocking", "--gil" if args.mode == "cpu" else "--idle"]
             spy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             time.sleep(2)  # py-spy attaches to the master and its workers
-            meter = bench.Meter(standin, database.pg_dbname, database.pg_admin)
+            meter = bench.Meter([standin], database.pg_dbname, database.pg_admin)
             run = meter.measure(f"/{args.route}", database.label, shop, args.clients, requests_, accept)
             spy.send_signal(signal.SIGINT)
             spy_output = spy.communicate(timeout=60)[0]

@@ -3,13 +3,19 @@
 The shop and the peer both call it over HTTP on 127.0.0.1, so neither pays for KCP's side in its
 own workers, and the stand-in's CPU is measured on its own.
 
-THE SWITCH (issue 17 brings ``python -m kcp.sandbox``, the sandbox as a standalone server): set
-``STANDIN`` below to ``"kcp.sandbox"`` (or pass ``--standin kcp.sandbox`` to the benchmark). That
-runs ``python -m kcp.sandbox --host 127.0.0.1 --port P`` and takes the ``NAME=value`` lines it
-prints on stdout (``KCP_API_BASE``, ``KCP_JS_URL``, and the certificate / key a shop signs with,
-when printed as ``KCP_CERT_FILE`` / ``KCP_KEY_FILE`` / ``KCP_KEY_PASSWORD``) as the settings the
-shop and the peer are given. Until then (``"gunicorn"``), a minimal Flask app with the sandbox
-blueprint (``from_env`` below) is served by gunicorn with the same settings as the shop.
+By default (``STANDIN = "kcp.sandbox"``) it is the standalone sandbox a merchant would run,
+``python -m kcp.sandbox --host 127.0.0.1 --port P --instance <folder>``: the benchmark takes the
+``NAME=value`` lines it prints on stdout (``KCP_API_BASE``, ``KCP_JS_URL``, ``KCP_ENV=test``, the
+certificate, key and key password a shop signs with, ``KCP_NOTIFY_IPS``) as the settings of the
+shop and the peer, exactly as a merchant's .env would. Its instance folder (and so its ledger,
+``ledger.sqlite3``, which the checks read) is on tmpfs when the machine has one: KCP's own disk
+flushes are not what is measured. ``documented=True`` starts it with ``--no-approval-ordr-idxx``:
+approval answers as KCP's document 000 lists them, without the order number, so the shop must
+confirm each approval with an inquiry (002).
+
+``"gunicorn"`` (``--standin gunicorn``) is the earlier stand-in: a minimal Flask app with the
+sandbox blueprint (``from_env`` below) under gunicorn with the shop's settings; kept to compare
+the two servers' cost per call.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from flask import Flask
 
 from tests.perf.servers import GUNICORN_SETTINGS, Server, base_env, free_port, gunicorn_command, http_ready
 
-STANDIN = "gunicorn"  # <- the switch: "gunicorn" (today) or "kcp.sandbox" (once issue 17 is merged)
+STANDIN = "kcp.sandbox"  # or "gunicorn" (see above)
 SITE_CD = "T0000"
 SETTING_RE = re.compile(r"^([A-Z][A-Z0-9_]*)=(\S.*)$")
 
@@ -59,6 +65,7 @@ class StandIn:
     settings: dict[str, str] = field(default_factory=dict)
     ledger: Path | None = None
     folder: Path | None = None  # the stand-in's instance folder, removed by stop()
+    documented: bool = False    # approval answers without ordr_idxx (as 000 documents them)
 
     @property
     def api_base(self) -> str:
@@ -78,28 +85,48 @@ class StandIn:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_standin(work: Path, cert: Path, key: Path, password: str, kind: str = STANDIN) -> StandIn:
-    """Start the stand-in in its own process; return its settings once it answers."""
+def _memory_folder(work: Path, prefix: str) -> Path:
+    """A fresh folder on tmpfs when there is one (``/dev/shm``), else in ``work``."""
+    memory = Path("/dev/shm")
+    if memory.is_dir():
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=memory))
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=work))
+    return folder
+
+
+def start_standin(work: Path, cert: Path, key: Path, password: str, kind: str = STANDIN, *,
+                  documented: bool = False) -> StandIn:
+    """Start the stand-in in its own process; return its settings once it answers.
+
+    ``documented``: approval answers without ``ordr_idxx`` (``kcp.sandbox`` only), as 000 documents them.
+    """
     port = free_port()
-    log = work / "standin.log"
+    log = work / ("standin-documented.log" if documented else "standin.log")
     if kind == "kcp.sandbox":
-        command = [sys.executable, "-m", "kcp.sandbox", "--host", "127.0.0.1", "--port", str(port)]
-        server = Server("KCP stand-in (python -m kcp.sandbox)", command, port, base_env(), log, stdout=subprocess.PIPE)
+        instance = _memory_folder(work, "kcp-standin-")
+        command = [sys.executable, "-m", "kcp.sandbox", "--host", "127.0.0.1", "--port", str(port),
+                   "--instance", str(instance), *(["--no-approval-ordr-idxx"] if documented else [])]
+        name = "KCP stand-in (python -m kcp.sandbox" + (", --no-approval-ordr-idxx)" if documented else ")")
+        server = Server(name, command, port, base_env(), log, stdout=subprocess.PIPE)
         settings: dict[str, str] = {}
         server.start(lambda: True)  # started; what it prints says where it listens
-        _read_settings(server, settings, timeout=30)
-        probe, deadline = http_ready(port), time.monotonic() + 30
-        while not probe():
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(f"python -m kcp.sandbox did not answer on port {port}; see {log}")
-            time.sleep(0.1)
-        return StandIn(server, settings, ledger=None)
+        try:
+            _read_settings(server, settings, timeout=30)
+            probe, deadline = http_ready(port), time.monotonic() + 30
+            while not probe():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"python -m kcp.sandbox did not answer on port {port}; see {log}")
+                time.sleep(0.1)
+        except BaseException:
+            server.stop()
+            shutil.rmtree(instance, ignore_errors=True)
+            raise
+        return StandIn(server, settings, ledger=instance / "ledger.sqlite3", folder=instance, documented=documented)
+    if documented:
+        raise ValueError("--no-approval-ordr-idxx needs the standalone sandbox (--standin kcp.sandbox)")
     # KCP's own durability is not what is measured: the ledger lives in memory (tmpfs) when the machine
     # has one, so the stand-in's answer does not wait for a disk flush the real KCP would do elsewhere.
-    memory = Path("/dev/shm")
-    instance = Path(tempfile.mkdtemp(prefix="kcp-standin-", dir=memory)) if memory.is_dir() else work / "standin"
-    instance.mkdir(exist_ok=True)
+    instance = _memory_folder(work, "kcp-standin-")
     ledger = instance / "kcp-sandbox.sqlite3"
     env = base_env(STANDIN_INSTANCE=str(instance), STANDIN_CERT_FILE=str(cert), STANDIN_LEDGER=str(ledger))
     # --preload: the app (and its ledger file) is made once, before the workers fork.
@@ -155,7 +182,10 @@ def ledger_transactions(ledger: Path, ordr_ids: list[str]) -> dict[str, list[tup
 
 def describe(standin: StandIn) -> str:
     """One line for the report."""
-    if standin.ledger is None:
-        return f"KCP stand-in: python -m kcp.sandbox at {standin.api_base}"
+    if standin.server.command[:3] == [sys.executable, "-m", "kcp.sandbox"]:
+        answers = ("approval answers as 000 documents them (no ordr_idxx: the shop confirms each approval by "
+                   "inquiry)" if standin.documented else "approval answers with the sandbox's ordr_idxx")
+        return (f"KCP stand-in: python -m kcp.sandbox (werkzeug's threaded server, one process) at {standin.api_base}; "
+                f"{answers}; ledger {standin.ledger}")
     return (f"KCP stand-in: gunicorn {' '.join(GUNICORN_SETTINGS)} serving tests.perf.standin:from_env() (the sandbox "
             f"blueprint alone) at {standin.api_base}; ledger {standin.ledger}")

@@ -3,8 +3,10 @@ the sandbox reached over HTTP too (issue 14, items 4, 5, 6, 10; issue 16, item 4
 
 * viewing the order page stores nothing; the first post of its form creates the order, once,
   however many copies arrive at once; a forged, expired or outdated form is refused before KCP;
-* a window result posted under another order's number is recorded nowhere and never cancelled;
-  a tno is never recorded twice;
+* every post carries the form's order_token: without it (someone who knows only an order number)
+  it is refused before KCP, whatever it says (issue 18);
+* a window result posted under another order's number (by a buyer holding both forms) is recorded
+  nowhere and never cancelled; a tno is never recorded twice;
 * a forged failure (window 3001, or a 0000 whose enc_data KCP refuses) never stops the buyer's
   real payment;
 * a currency other than the order's, or 004's forbidden characters in the buyer's fields, are
@@ -156,15 +158,17 @@ def test_a_forged_expired_or_outdated_order_form_is_refused_before_kcp(serve_sql
 @pytest.mark.parametrize("answer_names_the_order", [True, False], ids=["answer-has-ordr_idxx", "000-answer"])
 def test_a_result_posted_under_another_orders_number_is_recorded_nowhere_and_not_cancelled(
         serve_db: Callable[..., LiveShop], answer_names_the_order: bool) -> None:
-    """Window paid for order A, posted under order B (same price, so ordr_mony matches and KCP approves,
-    for A). Used to mark B paid with A's tno. Now: B untouched and still payable, A's transaction
-    neither recorded on B nor cancelled (it is A's buyer's money), staff told."""
+    """One buyer holds two order forms of the same price: the window paid for A, its result posted with
+    B's form (B's number and order_token), so ordr_mony matches and KCP approves it, for A. Used to mark
+    B paid with A's tno. Now: B not paid and still payable, A's transaction neither recorded on B nor
+    cancelled (it is A's money, at KCP under A's number), staff told. Without KCP's order number in the
+    answer (000), the documented inquiry (tno + mod_ordr_idxx) is what finds it out."""
     shop = serve_db()
     if not answer_names_the_order:
         _strip_order_number_from_approvals(shop)
-    victim, victim_form = shop.placed("test")  # B: someone else's unpaid order
+    victim, victim_form = shop.placed("test")  # B: unpaid (its window was closed once)
     first, data = shop.prepared("test")  # A: the window was completed for it
-    response = shop.submit({**_without_token(data), "ordr_idxx": victim})
+    response = shop.submit({**data, "ordr_idxx": victim, "order_token": victim_form["order_token"]})
     assert response.status_code == 303
 
     order = shop.order(victim)
@@ -180,11 +184,38 @@ def test_a_result_posted_under_another_orders_number_is_recorded_nowhere_and_not
     assert apis[-2:] == (["approve", "inquire"] if not answer_names_the_order else ["window", "approve"])
     assert "cancel" not in apis
 
-    # B's own buyer can still pay B, from B's order page.
+    # B can still be paid, from B's order page.
     result = shop.window(victim_form, "card")
     assert shop.submit(shop.completed_form(victim_form, result)).status_code == 303
     order = shop.order(victim)
     assert (order["status"], order["paid_amount"]) == ("paid", 1004) and order["tno"] != tx["tno"]
+
+
+@pytest.mark.parametrize("posted", ["approval", "window_failure"])
+def test_a_post_without_the_forms_order_token_is_refused_before_kcp(serve_db: Callable[..., LiveShop],
+                                                                    posted: str) -> None:
+    """Someone who knows an existing PC order's number (it is in /orders/<id> URLs) posts a result for
+    it with a window result of their own, or a failure, and their own valid CSRF token, but without
+    that order's form: a clear 400 before KCP. The order is untouched; its buyer pays it."""
+    shop = _in_english(serve_db())
+    victim, victim_form = shop.placed("test")
+    before = shop.order(victim)
+    mine, data = shop.prepared("test")  # a window result the stranger really completed (for their own page)
+    if posted == "approval":
+        response = shop.submit({**_without_token(data), "ordr_idxx": victim})
+    else:
+        response = _stranger_posts(shop, victim, res_cd="3001", res_msg="사용자 취소")
+    assert response.status_code == 400 and "order_token" in response.text
+    if posted == "approval":  # the buyer's browser reads English here; the stranger's page is in Korean
+        assert "did not come with the order form this shop issued" in response.text and "Nothing was charged" in response.text
+    else:
+        assert "주문서가 함께 오지 않았습니다" in response.text
+    assert shop.order(victim) == before
+    assert _authorization_used(shop, mine) == [None] and shop.ledger_all(mine) == []  # KCP never called
+    assert shop.find_order(mine) is None
+    result = shop.window(victim_form, "card")
+    assert shop.submit(shop.completed_form(victim_form, result)).status_code == 303
+    assert shop.order(victim)["status"] == "paid"
 
 
 @pytest.mark.parametrize("answer_names_the_order", [True, False], ids=["answer-has-ordr_idxx", "000-answer"])
@@ -246,11 +277,11 @@ def _stranger_posts(shop: LiveShop, ordr_idxx: str, **fields: str) -> requests.R
 def test_a_forged_window_failure_before_the_buyers_result_does_not_stop_the_payment(
         serve_sqlite: Callable[..., LiveShop]) -> None:
     """res_cd 3001 posted for the buyer's order number before the buyer's result arrives: used to fail
-    the order, and the buyer's real result was then ignored."""
+    the order, and the buyer's real result was then ignored. Now refused (no order_token) and no row made."""
     shop = serve_sqlite()
     ordr_idxx, data = shop.prepared()
     forged = _stranger_posts(shop, ordr_idxx, res_cd="3001", res_msg="사용자 취소")
-    assert forged.status_code in (303, 404)
+    assert forged.status_code == 400 and shop.find_order(ordr_idxx) is None
     assert shop.submit(data).status_code == 303
     order = shop.order(ordr_idxx)
     assert (order["status"], order["paid_amount"]) == ("paid", 1004)
@@ -259,14 +290,18 @@ def test_a_forged_window_failure_before_the_buyers_result_does_not_stop_the_paym
 @pytest.mark.parametrize("forgery", ["window_3001", "refused_enc_data"])
 def test_forged_failures_on_an_existing_order_leave_it_payable(serve_sqlite: Callable[..., LiveShop], forgery: str) -> None:
     """The order exists (its buyer closed the window once). A stranger posts a window failure, or a
-    0000 whose enc_data KCP refuses: shown, but the buyer's next attempt is approved."""
+    0000 whose enc_data KCP refuses: refused without its order_token (the order is unchanged); the
+    same posted with the form's token (the buyer's own tab) is shown but leaves the order payable.
+    Either way the buyer's next attempt is approved."""
     shop = serve_sqlite()
     ordr_idxx, fields = shop.placed("test")
     if forgery == "window_3001":
-        forged = _stranger_posts(shop, ordr_idxx, res_cd="3001", res_msg="사용자 취소")
+        forged = {"res_cd": "3001", "res_msg": "사용자 취소"}
     else:
-        forged = _stranger_posts(shop, ordr_idxx, res_cd="0000", tran_cd="00100000", enc_data="x" * 40, enc_info="y" * 12)
-    assert forged.status_code == 303
+        forged = {"res_cd": "0000", "tran_cd": "00100000", "enc_data": "x" * 40, "enc_info": "y" * 12}
+    assert _stranger_posts(shop, ordr_idxx, **forged).status_code == 400
+    assert shop.order(ordr_idxx)["status"] == "incomplete"
+    assert shop.submit({**fields, **forged}).status_code == 303
     assert shop.order(ordr_idxx)["status"] == "incomplete"
     result = shop.window(fields, "card")  # the buyer opens the window again on the same order page
     assert shop.submit(shop.completed_form(fields, result)).status_code == 303

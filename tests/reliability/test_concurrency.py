@@ -3,6 +3,8 @@ notification, and concurrent partial refunds, on SQLite (WAL, busy timeout) and 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -45,9 +47,9 @@ def test_approval_racing_its_own_notification_ends_in_one_consistent_state(shop_
 
     def deposit_as_soon_as_issued() -> None:
         """KCP notifies the deposit as soon as the account exists at KCP."""
-        for _ in range(2000):
-            if shop_db.ledger_tx(ordr_idxx) is not None:
-                break
+        deadline = time.monotonic() + 30  # by the clock: how fast the ledger answers must not decide the wait
+        while shop_db.ledger_tx(ordr_idxx) is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
         form = shop_db.deposit_form(ordr_idxx)
         results["notify"] = shop_db.notify(form)
 
@@ -102,3 +104,62 @@ def test_double_submit_of_pp_ax_hub_approves_once(shop_db: LiveShop, clicks: int
     order = shop_db.order(ordr_idxx)
     assert (order["status"], order["paid_amount"]) == ("paid", 1004)
     assert LedgerCheck.of(shop_db).problems == []
+
+
+def test_a_deposit_deferred_while_the_approval_waits_for_the_order_is_applied(make_app_db) -> None:
+    """Issue 18's one-statement record, made deterministic: a notification transaction holds the
+    order's lock and stores a deposit as deferred (the order is still approving); the approval's
+    record starts meanwhile, waits for that lock, and runs once it is committed. It must see the
+    deferred deposit and apply it (the order paid), not record the account over it and leave the
+    deposit deferred forever (a PostgreSQL statement's subquery reads the snapshot taken before it
+    waited: that is what happened)."""
+    import threading
+
+    from sqlalchemy import insert, select, text, update
+
+    from kcp.results import parse_approval
+    from shop import catalog
+    from shop.models import NotificationRecord
+    from shop.services import checkout
+
+    app = make_app_db()
+    with app.app_context():
+        order = checkout.create_order(catalog.get_product("test"))
+        order_id, ordr_idxx, amount = order.id, order.ordr_idxx, order.amount
+        db.session.execute(update(Order).where(Order.id == order_id).values(status="approving"))
+        db.session.commit()
+        engine = db.engine
+    approval = parse_approval({"res_cd": "0000", "res_msg": "정상처리", "tno": "26120700000001", "amount": str(amount),
+                               "pay_method": "PAVC", "bankname": "국민은행", "bankcode": "BK04",
+                               "account": "12345678901234", "va_date": "20261210235959", "depositor": "테스트"})
+    recorded: dict[str, object] = {}
+
+    def record() -> None:
+        """What approve_from_window does once KCP has answered."""
+        with app.app_context():
+            try:
+                recorded["fast"] = checkout._record(order_id, ordr_idxx, approval)  # noqa: SLF001
+                if not recorded["fast"]:
+                    checkout.record_approval(order_id, approval)
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                recorded["error"] = exc
+
+    # SQLite: the write lock, as _store takes it (BEGIN IMMEDIATE); PostgreSQL: the order's row lock.
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as notifying:
+        with notifying.begin():
+            notifying.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+            notifying.execute(insert(NotificationRecord).values(
+                noti_id="26120700000000000001", order_id=order_id, tno=approval.tno, ordr_no=ordr_idxx, tx_cd="TX00",
+                op_cd="50", kind="deposit", ipgm_mnyx=amount, totl_mnyx=amount, status="deferred", raw={}))
+            recorder = threading.Thread(target=record)
+            recorder.start()
+            time.sleep(1.0)  # the record is now waiting for the order's lock (or the database's)
+            assert recorder.is_alive()
+        recorder.join(30)
+    assert not recorder.is_alive() and "error" not in recorded
+    with app.app_context():
+        status, paid, tno = db.session.execute(text("SELECT status, paid_amount, tno FROM orders WHERE id = :i"),
+                                               {"i": order_id}).one()
+        notes = db.session.execute(select(NotificationRecord.status).where(NotificationRecord.order_id == order_id)).all()
+    assert (status, paid, tno) == ("paid", amount, approval.tno)
+    assert [n[0] for n in notes] == ["applied"]

@@ -229,3 +229,31 @@ def test_body_that_is_not_json_is_refused(server) -> None:
 
     reply = requests.post(f"{server.url}/_sandbox/kcp/gw/enc/v1/payment", data="tran_cd=00100000", timeout=5)
     assert reply.status_code == 200 and reply.json()["res_cd"] == codes.MALFORMED_REQUEST
+
+
+def test_approval_answer_names_the_order_unless_configured_as_000_documents_it(serve) -> None:
+    """The approval answer's ordr_idxx is the sandbox's addition: SANDBOX_APPROVAL_ORDR_IDXX=False answers without it."""
+    for setting, expected in ((True, "ORDER-ANSWER-1"), (False, None)):
+        server = serve(SANDBOX_APPROVAL_ORDR_IDXX=setting)
+        kcp = server.app.extensions["kcp"].client
+        result = Window(server.url).pay("card", form=order_form(ordr_idxx="ORDER-ANSWER-1"))
+        approval = approve(kcp, result)
+        assert approval.raw.get("ordr_idxx") == expected
+        assert approval.tno and approval.amount == 1004  # everything else as before
+        # The inquiry (002) still names the order: it is how a shop confirms an answer without one.
+        assert kcp.inquire(approval.tno, "PACA", mod_ordr_idxx="ORDER-ANSWER-1").raw["ordr_idxx"] == "ORDER-ANSWER-1"
+
+
+def test_api_calls_reuse_ledger_connections(server, window: Window, kcp, monkeypatch) -> None:
+    """After the first call, an approval opens no new ledger connection (it used to open three per call)."""
+    from kcp.sandbox import ledger
+
+    opened = []
+    real_connect = ledger.connect
+    monkeypatch.setattr(ledger, "connect", lambda app: opened.append(1) or real_connect(app))
+    approve(kcp, window.pay("card", form=order_form(ordr_idxx="POOL-1")))
+    opened.clear()
+    for n in range(2, 5):
+        approval = approve(kcp, window.pay("card", form=order_form(ordr_idxx=f"POOL-{n}")))
+        assert kcp.inquire(approval.tno, "PACA").tno == approval.tno
+    assert opened == []

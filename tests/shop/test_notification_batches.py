@@ -170,17 +170,19 @@ def test_batch_settings_are_checked_at_startup(make_app: Callable[..., Any]) -> 
 
 
 def test_a_database_error_in_the_writes_stores_nothing_of_the_batch(
-        make_app_db: Callable[..., Any], monkeypatch: Any) -> None:
+        make_app_db: Callable[..., Any], monkeypatch: Any, caplog: Any) -> None:
     """An error raised by the database itself in one of the batch's writes (on PostgreSQL found only
     when the pipelined COMMIT reaches the server) rolls the whole batch back; each notification is
-    then tried alone, the broken one gets its error (answered non-0000) and the connection goes on."""
+    then tried alone, the broken one gets its error (answered non-0000) and the connection goes on.
+    The log tells only what was committed: one line for A's move to paid, none for the rolled-back try."""
+    caplog.set_level("INFO", logger="shop.orders")
     app = make_app_db()
     with app.test_request_context():
         a, b = _orders(2)
         real = notifications._move
 
-        def move_of_no_order(order: Any, target: Any, cause: Any) -> dict[str, Any]:
-            change = real(order, target, cause)
+        def move_of_no_order(order: Any, target: Any, cause: Any, **kwargs: Any) -> dict[str, Any]:
+            change = real(order, target, cause, **kwargs)
             return {**change, "order_id": 987654} if order.ordr_idxx == b.ordr_idxx else change
 
         monkeypatch.setattr(notifications, "_move", move_of_no_order)  # a foreign key the database refuses
@@ -191,6 +193,8 @@ def test_a_database_error_in_the_writes_stores_nothing_of_the_batch(
         assert [db.session.get(Order, o.id).status for o in (a, b)] == ["paid", "awaiting_deposit"]
         assert db.session.scalars(select(NotificationRecord.noti_id)).all() == ["N-A"]
         assert db.session.scalars(select(NotificationDelivery.noti_id)).all() == ["N-A"]
+        moves = [r.getMessage() for r in caplog.records if r.name == "shop.orders" and "-> paid" in r.getMessage()]
+        assert len(moves) == 1 and a.ordr_idxx in moves[0]
         monkeypatch.setattr(notifications, "_move", real)
         assert notifications.receive_batch([_item(_form(b.ordr_idxx, b.tno, "N-B"))])[0].status == "applied"
 

@@ -13,7 +13,6 @@ from sqlalchemy.exc import OperationalError
 
 from kcp.sandbox import faults
 from shop.messages import render
-from shop.services import checkout as checkout_service
 
 
 def _status(checkout, ordr_idxx: str) -> str:
@@ -213,11 +212,28 @@ def _inquire_cancelled(app, tno: str) -> bool:
     return inquiry.cancelled
 
 
-def test_failure_to_record_cancels_the_approval(checkout, monkeypatch):
-    def broken(order, approval):
-        raise OperationalError("INSERT INTO payments", {}, Exception("disk I/O error"))
+@pytest.fixture
+def payments_insert_fails(checkout):
+    """The database refuses the payment's INSERT (whichever way the shop records it), with ``message``."""
+    from sqlalchemy import event
 
-    monkeypatch.setattr(checkout_service, "store_payment", broken)
+    from shop.extensions import db
+
+    with checkout.app.app_context():
+        engine = db.engine
+    failure: list[str] = []
+
+    def refuse(_conn, _cursor, statement, *_args) -> None:
+        if failure and statement.lstrip().upper().startswith("INSERT INTO PAYMENTS"):
+            raise OperationalError(statement, {}, Exception(failure[0]))
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    yield failure.append
+    event.remove(engine, "before_cursor_execute", refuse)
+
+
+def test_failure_to_record_cancels_the_approval(checkout, payments_insert_fails):
+    payments_insert_fails("disk I/O error")
     page, response = checkout.pay()
     assert response.status_code == 303
     order = checkout.order_row(page.ordr_idxx)
@@ -248,11 +264,8 @@ def test_amount_changed_during_approval_is_cancelled(checkout):
     assert apis == ["window", "approve", "cancel"]
 
 
-def test_failed_auto_cancel_flags_the_order_loudly(checkout, monkeypatch, caplog):
-    def broken(order, approval):
-        raise OperationalError("INSERT INTO payments", {}, Exception("database is locked"))
-
-    monkeypatch.setattr(checkout_service, "store_payment", broken)
+def test_failed_auto_cancel_flags_the_order_loudly(checkout, payments_insert_fails, caplog):
+    payments_insert_fails("database is locked")
     page = checkout.order_page()
     result = checkout.window(page, "card")
     faults.inject(checkout.app, "cancel", "http500")
@@ -307,3 +320,42 @@ def test_recording_an_approval_does_not_read_the_payments_table(checkout):
     assert response.status_code == 303 and checkout.order_row(page.ordr_idxx)["status"] == "paid"
     assert any(s.startswith("INSERT INTO payments") for s in statements)
     assert [s for s in statements if s.startswith("SELECT") and "FROM payments" in s] == []
+
+
+def test_an_approval_is_two_short_write_transactions(checkout):
+    """Issue 18: the first post of an order form and its approval cost two write transactions and
+    nothing else: the claim (the order created already claimed, the window's row, the history row)
+    before KCP is called, and the record (the compare-and-set to paid, the payment, the history row,
+    the KCP exchange) before the buyer is answered. No read transaction, no order read back (it was
+    13 statements in 3 transactions)."""
+    from sqlalchemy import event
+
+    from shop.extensions import db
+
+    with checkout.app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, text, *_args) -> None:
+        words = text.split()
+        pairs = zip(words[:-1], words[1:], strict=True)
+        table = next((w for before, w in pairs if before.upper() in ("INTO", "UPDATE", "FROM")), "")
+        seen.append(f"{words[0].upper()} {table}".strip())
+
+    def commit(_conn) -> None:
+        seen.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        page, response = checkout.pay()
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    assert response.status_code == 303 and checkout.order_row(page.ordr_idxx)["status"] == "paid"
+    assert seen == ["BEGIN", "INSERT orders", "INSERT kcp_exchanges", "INSERT state_changes", "COMMIT",
+                    "BEGIN", "UPDATE orders", "INSERT payments", "INSERT state_changes", "INSERT kcp_exchanges",
+                    "COMMIT"]
+    history = checkout.db_all("SELECT from_status, to_status, actor FROM state_changes ORDER BY id")
+    assert [tuple(row) for row in history] == [("pending", "approving", "buyer"), ("approving", "paid", "system")]
+    assert [row["api"] for row in checkout.db_all("SELECT api FROM kcp_exchanges ORDER BY id")] == ["window", "approve"]

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import pytest
 import requests
 
 from kcp.sandbox import faults, notifier
@@ -208,6 +209,28 @@ def test_forwarded_sender_is_believed_only_behind_a_configured_proxy(serve, chec
 
 def test_shop_database_runs_in_wal_mode(checkout):
     assert checkout.db_one("PRAGMA journal_mode")[0] == "wal"
+
+
+@pytest.mark.parametrize("setting, level", [(None, 2), ("FULL", 2), ("normal", 1), ("EXTRA", 3)])
+def test_sqlite_durability_is_set_on_every_connection(make_app, setting, level):
+    """synchronous FULL (2) unless SQLITE_SYNCHRONOUS says otherwise, whatever SQLite was built with;
+    the pool keeps a connection per worker thread."""
+    from shop.extensions import db
+
+    app = make_app(**({"SQLITE_SYNCHRONOUS": setting} if setting else {}))
+    with app.app_context():
+        connections = [db.engine.raw_connection() for _ in range(3)]  # each a connection of its own
+        try:
+            assert [c.driver_connection.execute("PRAGMA synchronous").fetchone()[0] for c in connections] == [level] * 3
+        finally:
+            for c in connections:
+                c.close()
+        assert db.engine.pool.size() >= 8
+
+
+def test_sqlite_without_durability_is_refused_at_start(make_app):
+    with pytest.raises(ValueError, match="SQLITE_SYNCHRONOUS must be FULL"):
+        make_app(SQLITE_SYNCHRONOUS="OFF")
 
 
 def test_a_refused_sender_is_answered_9999_and_logged_for_staff(make_app):

@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from kcp.client import PATHS, Exchange, KcpClient, raise_for_response
+from kcp.client import PATHS, Exchange, KcpClient, new_session, raise_for_response
+from kcp.config import KcpConfig
 from kcp.errors import KcpApiError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError
 from kcp.results import (
     PAY_TYPES,
@@ -481,3 +482,64 @@ def test_parse_cancel_and_inquiry_defaults():
     assert (bank.rem_mny, bank.bk_mny, bank.bk_code) == (0, 3000, "BK04")
     vbank = parse_inquiry({"res_cd": "0000", "shop_status": "STIY", "amount": "30000", "ipkum_money": "30000"})
     assert vbank.ipkum_money == 30000 and not vbank.cancelled
+
+
+# -- the HTTP session (issue 18) -----------------------------------------------------------------
+
+def test_a_workers_threads_calling_at_once_keep_their_connections(signer):
+    """12 threads call KCP at once, twice: 12 connections in all, each reused for the second call
+    (requests' default pool keeps 10 and opens, then throws away, a new one for each thread beyond)."""
+    import json
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    opened: list[int] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            opened.append(1)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            """Quiet."""
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            time.sleep(0.2)  # every thread's call is in flight at the same time
+            answer = json.dumps({"res_cd": "0000", "tno": body["tno"], "mod_type": "STSC"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    client = KcpClient(KcpConfig(env="sandbox", site_cd="T0000", api_base=base, timeout=5), signer)
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            for _wave in range(2):
+                results = list(pool.map(lambda i: client.cancel(f"2212{i:010d}").tno, range(12)))
+                assert results == [f"2212{i:010d}" for i in range(12)]
+        assert len(opened) == 12
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_new_session_reads_the_environment_once_and_never_retries(monkeypatch):
+    """Proxy and CA bundle come from the environment as requests would read them, once, at start."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/merchant-ca.pem")
+    session = new_session("https://stg-spl.kcp.co.kr")
+    assert session.proxies["https"] == "http://proxy.example:3128" and session.verify == "/etc/ssl/merchant-ca.pem"
+    assert session.trust_env is False  # not looked up again on every call
+    assert new_session("https://internal.example").proxies.get("https") is None  # NO_PROXY honoured
+    adapter = session.get_adapter("https://stg-spl.kcp.co.kr/gw/enc/v1/payment")
+    assert adapter.max_retries.total == 0 and adapter._pool_maxsize >= 16  # noqa: SLF001
