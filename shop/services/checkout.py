@@ -461,9 +461,11 @@ def _approved_for(ordr_idxx: str, approval: Approval) -> _Verdict:
     try:
         inquiry = kcp.client.inquire(approval.tno, pay_type, mod_ordr_idxx=ordr_idxx, site_cd=kcp.config.site_cd)
     except KcpApiError as exc:
-        # KCP found no transaction with this tno for this order number: it belongs to another.
-        return _Verdict(other=Reason(N_("KCP has no tno %(tno)s for this order: [%(res_cd)s] %(res_msg)s"),
-                                     tno=approval.tno, res_cd=exc.res_cd, res_msg=exc.res_msg or exc.res_en_msg))
+        # 002 names no result code for "that tno is not this order's". A refusal only means the
+        # transaction belongs to another order if KCP knows the tno when asked without the order
+        # number; any other refusal (a configuration or service error) leaves it unconfirmed, so a
+        # payment KCP made is never released as a stray and the buyer is never asked to pay twice.
+        return _known_elsewhere(approval, pay_type, exc)
     except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
         return _Verdict(unconfirmed=f"inquiry: {exc.message}")
     named = str(inquiry.raw.get("ordr_idxx") or "").strip()
@@ -472,6 +474,20 @@ def _approved_for(ordr_idxx: str, approval: Approval) -> _Verdict:
     if named and named != ordr_idxx:
         return _Verdict(other=Reason(N_("KCP's answer names order %(other)s"), other=named))
     return _Verdict()
+
+
+def _known_elsewhere(approval: Approval, pay_type: str, refusal: KcpApiError) -> _Verdict:
+    """KCP refused the inquiry of ``approval.tno`` with this order's number: does it know the tno at all?"""
+    kcp = get_kcp()
+    try:
+        alone = kcp.client.inquire(approval.tno, pay_type, site_cd=kcp.config.site_cd)
+    except (KcpApiError, KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
+        return _Verdict(unconfirmed=f"inquiry refused [{refusal.res_cd}], and by tno alone: {exc.message}")
+    if alone.tno and alone.tno != approval.tno:
+        return _Verdict(unconfirmed=f"inquiry refused [{refusal.res_cd}]; by tno alone it answered tno {alone.tno}")
+    return _Verdict(other=Reason(N_("KCP has no tno %(tno)s for this order: [%(res_cd)s] %(res_msg)s"),
+                                 tno=approval.tno, res_cd=refusal.res_cd,
+                                 res_msg=refusal.res_msg or refusal.res_en_msg))
 
 
 def _tno_holder(tno: str, order_id: int) -> str | None:

@@ -105,6 +105,7 @@ class FakeKcp:
         self.by_tno: dict[str, Authentication] = {}
         self.cancelled: set[str] = set()
         self.refused_pages: list[str] = []  # why a payment page was refused
+        self.inquiry_down: str | None = None  # a res_cd every inquiry is refused with (KCP's service unavailable)
         self.returns: list[dict[str, str]] = []  # the step-4 fields each decision posted back
         self.lock = threading.RLock()
         self._seq = 0
@@ -235,6 +236,8 @@ class FakeKcp:
     def inquire(self, body: dict[str, Any]) -> dict[str, Any]:
         """002: /std/inquery by tno (with mod_ordr_idxx when sent), signed site_cd^tno^pay_type."""
         tno, pay_type = str(body.get("tno") or ""), str(body.get("pay_type") or "")
+        if self.inquiry_down:
+            return self._refusal(self.inquiry_down, "inquiry service unavailable")
         if body.get("site_cd") != self.site_cd or not self._cert_ok(body):
             return self._refusal("3014", "site_cd / kcp_cert_info")
         if not self._signed(body, f"{self.site_cd}^{tno}^{pay_type}"):

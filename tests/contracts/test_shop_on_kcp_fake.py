@@ -127,6 +127,55 @@ def test_the_pc_windows_result_is_approved_at_pp_ax_hub(shop_on_fake, fake_kcp, 
     assert approval["ordr_mony"] == "12000"
 
 
+
+def _pc_result(shop, fake_kcp, ordr_idxx_of=None):
+    """Render the PC order page and complete the window; ``ordr_idxx_of`` posts it under another page's number."""
+    browser = requests.Session()
+    page = browser.get(f"{shop.url}/order", params={"product": "tea", "channel": "pc"}, timeout=15)
+    fields = {**order_form(page.text).fields, **BUYER, "pay_method": TWELVE["CARD"]}
+    result = fake_kcp.window_result(fields, "CARD")
+    posted = {**fields, **{k: v for k, v in result.items() if k in fields}}
+    if ordr_idxx_of is not None:
+        posted = {**posted, "ordr_idxx": ordr_idxx_of["ordr_idxx"], "order_token": ordr_idxx_of["order_token"]}
+    return browser, posted
+
+
+def test_an_approval_kcp_cannot_confirm_is_kept_unknown_never_released(shop_on_fake, fake_kcp) -> None:
+    """KCP approves, then refuses the inquiry that confirms the order (service down: 002 names no code for a
+    tno that is another order's). The approval is KCP's, so the order keeps its tno as ``unknown`` for
+    settling by inquiry; it is neither offered for a second payment nor cancelled."""
+    shop = shop_on_fake()
+    fake_kcp.inquiry_down = "9999"
+    browser, posted = _pc_result(shop, fake_kcp)
+    done = browser.post(f"{shop.url}/pp_ax_hub", data=posted, allow_redirects=False, timeout=30)
+    assert done.status_code == 303
+    status, text = status_of(shop.url, posted["ordr_idxx"])
+    assert status == "unknown", text[:1500]
+    assert fake_kcp.api_calls("/gw/mod/v1/cancel") == []
+    assert len(fake_kcp.api_calls("/std/inquery")) == 2  # with the order number, then by tno alone
+    with shop.app.app_context():
+        from shop.extensions import db
+        from shop.models import Order
+
+        tno = db.session.execute(db.select(Order.tno).where(Order.ordr_idxx == posted["ordr_idxx"])).scalar_one()
+    (approved,) = [auth.tno for auth in fake_kcp.by_tno.values()]
+    assert tno == approved
+
+
+def test_a_result_posted_under_another_orders_number_is_released_there(shop_on_fake, fake_kcp) -> None:
+    """The window's result of order A posted with order B's number and form token: KCP approves it (for A);
+    asked with B's number it refuses, asked by tno alone it knows it. B records nothing and stays payable."""
+    shop = shop_on_fake()
+    other = requests.get(f"{shop.url}/order", params={"product": "tea", "channel": "pc"}, timeout=15)
+    b_fields = order_form(other.text).fields
+    browser, posted = _pc_result(shop, fake_kcp, ordr_idxx_of=b_fields)
+    done = browser.post(f"{shop.url}/pp_ax_hub", data=posted, allow_redirects=False, timeout=30)
+    assert done.status_code == 303
+    status, text = status_of(shop.url, b_fields["ordr_idxx"])
+    assert status == "incomplete", text[:1500]
+    assert fake_kcp.api_calls("/gw/mod/v1/cancel") == []  # A's buyer keeps the payment
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize(("decision", "status"), [("pay", "paid"), ("cancel", "pending")])
 def test_a_phone_walks_the_flow_through_the_stand_in(shop_on_fake, fake_kcp, phone_page, decision, status) -> None:
