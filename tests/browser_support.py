@@ -28,8 +28,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+# shop.lan: a name for this machine that is not "localhost", as a LAN address would be (tests/shop/test_demo_browser.py).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+                 "--disable-sync", "--host-resolver-rules=MAP shop.lan 127.0.0.1"]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 FAILURES = ROOT / "test-artifacts" / "failures"
 

@@ -99,9 +99,19 @@ def test_the_inquiry_table_lines_up_in_a_terminal(shop):
 
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if " KCP: " in line and " shop: " in line]
-    assert len(rows) == 5 and any("원" in row for row in rows)  # amounts in won: two columns per 원
+    assert len(rows) == 5
     assert len({display_column(row, "KCP:") for row in rows}) == 1, rows
     assert len({display_column(row, "shop:") for row in rows}) == 1, rows
+
+
+def test_table_cells_are_padded_by_terminal_columns() -> None:
+    """Korean text (a KCP status, an amount in 원) takes two columns per syllable: the padding counts columns."""
+    from shop.cli import display_width, pad
+
+    cells = ["12,000원", "입금 대기", "Awaiting deposit", "₩12,000"]
+    width = max(display_width(cell) for cell in cells) + 2
+    assert {display_width(pad(cell, width)) for cell in cells} == {width}
+    assert display_width("입금") == 4 and len(pad("입금", 6)) == 4
 
 
 def test_reconcile_says_approved_once(shop):

@@ -31,9 +31,6 @@ from kcp.sandbox import faults
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 # What the checks do not read: machine text (JSON, code, KCP's field names under a label, cited
@@ -118,18 +115,6 @@ def _problems(text: str, lang: str, identifiers: set[str]) -> list[str]:
         found += [f"English on a Korean page: {m!r}" for m in ENGLISH_RUN.findall(words)
                   if m.strip(" ,/&-") not in ALLOWED_ENGLISH and len(m.split()) >= 2]
     return found
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Debian's Chromium (never downloaded)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -23,25 +23,10 @@ from shop.services import settler
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-# shop.lan: a name for this machine that is not "localhost", as a LAN address would be.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--host-resolver-rules=MAP shop.lan 127.0.0.1"]
+# shop.lan resolves to 127.0.0.1 in the session's Chromium (tests/browser_support.py CHROMIUM_ARGS): a name that is not "localhost".
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP, PHONE = (1280, 900), (390, 844)
 CONSOLE_PAGES = ("", "deposits", "log", "faults", "ledger", "trigger", "test-data")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Debian Chromium for the module (never downloaded)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

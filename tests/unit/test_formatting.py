@@ -15,16 +15,25 @@ from flask_babel import Babel
 from kcp.errors import KcpOutcomeUnknown, KcpValidationError, Rule
 from kcp.params import validate_options
 from shop import formatting
+from shop.i18n import compile_catalogs
 from shop.messages import Reason, reason
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def catalogs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The .po catalogs compiled as the shop compiles them at start (only the .po files are in git)."""
+    target = tmp_path_factory.mktemp("translations")
+    compile_catalogs(ROOT / "translations", target)
+    return target
+
+
 @pytest.fixture(params=["ko", "en"])
-def lang(request: pytest.FixtureRequest) -> Iterator[str]:
+def lang(request: pytest.FixtureRequest, catalogs: Path) -> Iterator[str]:
     """A request in Korean, then in English, with the shop's timezone setting."""
     app = Flask(__name__, root_path=str(ROOT))
-    app.config.update(BABEL_DEFAULT_TIMEZONE="Asia/Seoul", BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"))
+    app.config.update(BABEL_DEFAULT_TIMEZONE="Asia/Seoul", BABEL_TRANSLATION_DIRECTORIES=str(catalogs))
     Babel(app, locale_selector=lambda: request.param)
     with app.test_request_context("/"):
         yield request.param
