@@ -299,7 +299,8 @@ KO: dict[str, str] = {
     "approved": "승인",
     "any values": "아무 값",
     "window: points card number / password, voucher number": "결제창: 포인트 카드번호 / 비밀번호, 상품권 번호",
-    "window and phone page: points card number / password, voucher number": "결제창과 휴대폰 결제 페이지: 포인트 카드번호 / 비밀번호, 상품권 번호",
+    "window and phone page: points card number / password, voucher number":
+        "결제창과 휴대폰 결제 페이지: 포인트 카드번호 / 비밀번호, 상품권 번호",
     "ordr_mony other than the window's amount": "결제창 금액과 다른 ordr_mony",
     "refused; the authorization is used up": "거절. 인증은 소진됨",
     "the same enc_data twice": "같은 enc_data를 두 번",

@@ -23,7 +23,8 @@ from shop.services import settler
 
 pytestmark = pytest.mark.browser
 
-# shop.lan resolves to 127.0.0.1 in the session's Chromium (tests/browser_support.py CHROMIUM_ARGS): a name that is not "localhost".
+# shop.lan resolves to 127.0.0.1 in the session's Chromium (tests/browser_support.py CHROMIUM_ARGS):
+# a name for this machine that is not "localhost", as a LAN address would be.
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP, PHONE = (1280, 900), (390, 844)
 CONSOLE_PAGES = ("", "deposits", "log", "faults", "ledger", "trigger", "test-data")
