@@ -121,6 +121,33 @@ def _is_identifier(key: str) -> bool:
     return k in IDENTIFIER_KEYS or (k.endswith(IDENTIFIER_SUFFIXES) and k != "card_no")
 
 
+# How a key's values are masked, decided once per key name: KCP's field names are a small fixed set,
+# and the rule (a regex search and suffix checks) costs more than the masking of most values.
+_CARD, _BLOB, _SECRET, _IDENTIFIER, _TEXT = range(5)
+_KINDS: dict[str, int] = {}
+_KINDS_MAX = 4096  # a sender inventing key names cannot make it grow without bound
+
+
+def _key_kind(key: str) -> int:
+    """Which rule masks the values of ``key`` (cached)."""
+    kind = _KINDS.get(key)
+    if kind is None:
+        k = key.lower()
+        if k == "card_no":
+            kind = _CARD
+        elif k in BLOB_KEYS:
+            kind = _BLOB
+        elif k in SECRET_KEYS or SECRET_KEY_RE.search(k):
+            kind = _SECRET
+        elif _is_identifier(k):
+            kind = _IDENTIFIER
+        else:
+            kind = _TEXT
+        if len(_KINDS) < _KINDS_MAX:
+            _KINDS[key] = kind
+    return kind
+
+
 def _mask_value(key: str | None, value: Any) -> Any:
     """Mask one value according to its key (None for list items with no key of their own)."""
     if isinstance(value, Mapping):
@@ -128,14 +155,14 @@ def _mask_value(key: str | None, value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_mask_value(key, item) for item in value]
     if key is not None:
-        k = key.lower()
-        if k == "card_no":
+        kind = _key_kind(key)
+        if kind == _CARD:
             return mask_card_no(value)
-        if k in BLOB_KEYS:
+        if kind == _BLOB:
             return f"<{len(str(value or ''))} chars>"
-        if k in SECRET_KEYS or SECRET_KEY_RE.search(k):
+        if kind == _SECRET:
             return STARS
-        if _is_identifier(k):
+        if kind == _IDENTIFIER:
             return value
     if isinstance(value, str):
         return mask_text(value)

@@ -163,7 +163,7 @@ def test_card_with_instalments_on_a_phone(shop, phone):
     _pay(phone, "card")
     assert _status(phone) == "paid"
     body = phone.inner_text("main")
-    assert "3개월" in body and re.search(r"KRS\d{20}", phone.url)
+    assert "3개월" in body and re.search(r"KRS\d{26}", phone.url)
     tno = phone.locator("[data-field=tno], td").filter(has_text=re.compile(r"^\d{14}$")).first.inner_text().strip()
     assert re.fullmatch(r"\d{14}", tno)
     # KCP's post back came cross-site: the shop's cookie did not go along (SameSite=Lax), no CSRF token either.

@@ -194,3 +194,25 @@ def test_the_log_filter_keeps_the_tno_of_the_auto_cancel_line():
     message = record.getMessage()
     assert f"tno {LUHN_TNO} " in message
     assert "4111111111111111" not in message and "411111******1111" in message
+
+
+def test_each_key_is_masked_by_its_rule_every_time_whatever_its_case():
+    """The rule per key name is decided once and kept: the second payload is masked like the first,
+    and a key differing only in case is masked by the same rule."""
+    card = luhn_complete("411111111111111")
+    payload = {"CARD_NO": card, "Enc_Data": "x" * 40, "card_pwd": "12", "My_Token": "t", "TNO": "22281234567890",
+               "memo": f"paid by {card}"}
+    expected = {"CARD_NO": "411111******" + card[-4:], "Enc_Data": "<40 chars>", "card_pwd": "***", "My_Token": "***",
+                "TNO": "22281234567890", "memo": f"paid by 411111******{card[-4:]}"}
+    assert mask_payload(payload) == expected
+    assert mask_payload(payload) == expected
+    assert mask_payload({k.lower(): v for k, v in payload.items()}) == {k.lower(): v for k, v in expected.items()}
+
+
+def test_invented_key_names_do_not_grow_the_rule_cache_without_bound():
+    """A sender posting ever new field names cannot make the per-key cache grow past its limit."""
+    from kcp import masking
+
+    for i in range(masking._KINDS_MAX + 100):
+        assert mask_payload({f"field_{i}_secret": "x"}) == {f"field_{i}_secret": "***"}
+    assert len(masking._KINDS) <= masking._KINDS_MAX
