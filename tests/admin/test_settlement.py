@@ -251,3 +251,38 @@ def test_staff_are_offered_nothing_on_an_approval_still_in_flight_and_a_post_any
     assert (order["status"], order["tno"], order["paid_amount"]) == ("paid", tx["tno"], 1004)
     assert tx["shop_status"] != "STSC"  # the buyer's payment was kept
     assert LedgerCheck.of(shop).problems == []
+
+
+@pytest.mark.parametrize("settled_by", ["staff", "reconcile"])
+def test_kcps_notification_of_a_deposit_already_found_by_inquiry_leaves_the_order_paid(serve_shop, settled_by):
+    """The buyer deposited; KCP's notification is late (the shop was unreachable, KCP retries for a day). Staff
+    press Settle (the buyer called) or cron's reconcile runs: KCP's inquiry shows the deposit and the order is paid.
+    Then KCP's notification of that same deposit arrives: it is stored, answered 0000 and changes nothing; the
+    order stays paid and refundable. A second deposit for the account is still put in front of staff."""
+    shop = serve_shop()
+    admin = signed_in(shop)
+    ordr_idxx = shop.pay(method="vbank")
+    with shop.app.app_context():
+        db.session.execute(update(Order).where(Order.ordr_idxx == ordr_idxx)
+                           .values(updated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)))
+        db.session.commit()
+    late = shop.deposit_form(ordr_idxx)  # KCP has the deposit; its notification has not reached the shop
+    if settled_by == "staff":
+        assert "the order is now Paid" in text_of(admin.post(f"/admin/orders/{ordr_idxx}/settle", {"tno": ""}).text)
+    else:
+        assert reconcile(shop).exit_code == 0
+    assert (shop.order(ordr_idxx)["status"], shop.order(ordr_idxx)["paid_amount"]) == ("paid", 1004)
+
+    for _ in range(2):  # KCP's retry of the same noti_id is a duplicate as ever
+        reply = shop.notify(late)
+        assert reply.status_code == 200 and OK_REPLY in reply.text
+
+    order = shop.order(ordr_idxx)
+    assert (order["status"], order["paid_amount"]) == ("paid", 1004)
+    assert [n["status"] for n in shop.notifications(ordr_idxx)] == ["applied"]
+    assert "Partial refund of ₩4 done" in text_of(admin.refund(ordr_idxx, 4).text)  # still refundable
+    another = {**late, "noti_id": late["noti_id"][:-4] + "9999"}  # a second deposit into the same account
+    assert OK_REPLY in shop.notify(another).text
+    assert shop.order(ordr_idxx)["status"] == "needs_attention"
+    assert [n["status"] for n in shop.notifications(ordr_idxx)] == ["applied", "flagged"]
+    assert LedgerCheck.of(shop).problems == []
