@@ -112,6 +112,15 @@ def test_refusals_and_unknown_paths_are_kcp_shaped_json(sandbox: SandboxProcess)
         sandbox.url + "/gw/enc/v1/payment", json={}, timeout=5).json()["res_en_msg"]
 
 
+def test_a_kcp_path_outside_the_prefix_under_a_host_header_whose_port_no_url_can_hold_is_still_kcp_shaped_json(
+        sandbox: SandboxProcess) -> None:
+    """The answer names this sandbox's KCP_API_BASE from the Host header; one with a port past 65535 names the
+    address the sandbox listens on instead of failing with a 500."""
+    reply = requests.post(sandbox.url + "/gw/enc/v1/payment", json={}, headers={"Host": "shop.example:99999"}, timeout=5)
+    assert reply.status_code == 200 and reply.json()["res_cd"] != "0000"
+    assert "KCP_API_BASE to " + sandbox.values["KCP_API_BASE"] in reply.json()["res_en_msg"]
+
+
 def test_a_shop_that_is_not_this_one_pays_refunds_and_inquires(sandbox: SandboxProcess) -> None:
     """A PHP-like merchant, documented API only: window, approval, 8059, partial cancel, inquiry."""
     shop = PhpLikeShop(sandbox)
