@@ -169,7 +169,10 @@ class LocalHttpSessionInterface(SecureCookieSessionInterface):
         """SESSION_COOKIE_SECURE, relaxed only for http://localhost-style requests outside live."""
         secure = super().get_cookie_secure(app)
         if secure and has_request_context() and not request.is_secure and not app.extensions["kcp"].config.is_live:
-            return not is_local_url(request.host_url)
+            try:
+                return not is_local_url(request.host_url)
+            except ValueError:  # a Host header no URL can hold (a port past 65535): not this machine
+                return secure
         return secure
 
 

@@ -114,7 +114,11 @@ def unknown_path_answer(path: str, method: str, *, prefix: str = "") -> Response
     """
     path = "/" + path.lstrip("/")
     if prefix and path in KCP_API_PATHS:
-        detail = f"KCP's paths are below {prefix} here: set KCP_API_BASE to {request.host_url.rstrip('/')}{prefix}"
+        try:
+            base = request.host_url.rstrip("/")
+        except ValueError:  # a Host header no URL can hold (a port past 65535): the address this server listens on
+            base = f"{request.scheme}://{request.environ.get('SERVER_NAME', '')}:{request.environ.get('SERVER_PORT', '')}"
+        detail = f"KCP's paths are below {prefix} here: set KCP_API_BASE to {base}{prefix}"
     elif path in KCP_API_PATHS and method != "POST":
         detail = f"{method} {path}: KCP's APIs take POST with a JSON body"
     elif path in KCP_API_PATHS:

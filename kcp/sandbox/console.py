@@ -183,7 +183,10 @@ def ledger_page() -> str:
 def trigger_page() -> str:
     """Send any KCP notification to any URL and show the reply and whether it counts as 0000."""
     app = _app()
-    default_url = request.host_url + "common_return" if "notify.common_return" in app.view_functions else ""
+    try:
+        default_url = request.host_url + "common_return" if "notify.common_return" in app.view_functions else ""
+    except ValueError:  # a Host header no URL can hold (a port past 65535): no default
+        default_url = ""
     values: dict[str, Any] = {"url": default_url, "kind": "deposit", "charset": notifier.default_charset(app),
                               "declare_charset": False, "depositor": trigger.DEFAULT_DEPOSITOR, "site_cd": "T0000",
                               "ordr_no": "", "tno": "", "order_amount": trigger.DEFAULT_ORDER_AMOUNT, "amount": "", "fields": ""}

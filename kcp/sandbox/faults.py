@@ -50,7 +50,7 @@ def inject(app: Flask, api: str, mode: str, *, seconds: float = 0.0) -> Fault:
         raise ValueError(f"unknown API {api!r}; one of {', '.join(APIS)}")
     if mode not in MODES:
         raise ValueError(f"unknown fault mode {mode!r}; one of {', '.join(MODES)}")
-    if seconds < 0 or seconds > 600:
+    if not 0 <= seconds <= 600:  # NaN included
         raise ValueError("seconds must be between 0 and 600")
     with ledger.write(app) as conn:
         conn.execute("INSERT OR REPLACE INTO faults (api, mode, seconds, created_at) VALUES (?, ?, ?, ?)",

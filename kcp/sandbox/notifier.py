@@ -183,6 +183,8 @@ def cancel_deposit(app: Flask, ref: str, *, background: bool = True, progress: P
 
 def resend(app: Flask, notification_id: int, *, background: bool = True, progress: Progress | None = None) -> int:
     """Send a stored notification again with the same noti_id (what a KCP retry looks like)."""
+    if not 0 < notification_id < 2**63:  # beyond SQLite's INTEGER (e.g. a 20-digit noti_id): no row of ours
+        raise LookupError(f"no notification {notification_id}")
     row = ledger.read_one(app, "SELECT * FROM notifications WHERE id = ?", (notification_id,))
     if row is None:
         raise LookupError(f"no notification {notification_id}")

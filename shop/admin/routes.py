@@ -165,9 +165,11 @@ def order_detail(ordr_idxx: str):
     refundable = order.status in refund_service.REFUNDABLE and bool(order.tno)
     settle_form = SettleForm(formdata=None)
     settle_form.pay_type.data = staff.pay_type_of(order) if order.pay_method else ""
+    in_flight = staff.approval_in_flight(order)  # nothing to settle while KCP's answer may still come
     return render_template("admin/order_detail.html", order=order, action_form=ActionForm(), refundable=refundable,
-                           settleable=staff.staff_settleable(order), settle_form=settle_form,
-                           fail_form=MarkFailedForm(formdata=None) if staff.awaits_staff_tno(order) else None,
+                           settleable=staff.staff_settleable(order) and not in_flight, settle_form=settle_form,
+                           fail_form=MarkFailedForm(formdata=None) if staff.awaits_staff_tno(order) and not in_flight
+                           else None,
                            sending=refund_service.sending_intents(order))
 
 
@@ -190,6 +192,13 @@ def order_inquire(ordr_idxx: str):
     return render_template("admin/inquiry.html", order=order, report=report)
 
 
+def _in_flight(back: str):
+    """Settle (without a tno) or Mark failed on an order whose approval's answer may still come: nothing done."""
+    flash(_("KCP's answer to this order's approval may still be on its way; nothing was changed. "
+            "Look at the order again in a few minutes."), "info")
+    return redirect(back)
+
+
 @bp.post("/orders/<ordr_idxx>/settle")
 def order_settle(ordr_idxx: str):
     """Settle the order by inquiry (as `flask reconcile` does), with a tno from KCP's merchant admin if it has none.
@@ -201,6 +210,9 @@ def order_settle(ordr_idxx: str):
     form = SettleForm()
     if not form.validate_on_submit():
         return _bad_request(_form_errors(form), back=back)
+    if staff.approval_in_flight(order) and not form.tno.data:
+        # Without a tno it would be flagged as an answer that never came, and the answer would then be cancelled.
+        return _in_flight(back)
     if not staff.staff_settleable(order):
         flash(_("This order is already settled (%(status)s); nothing was changed.", status=label(order.status)),
               "info")
@@ -229,6 +241,8 @@ def order_mark_failed(ordr_idxx: str):
     if not form.validate_on_submit():
         return _bad_request(_("Tick the box to confirm that KCP's merchant admin shows no transaction for this order."),
                             back=back)
+    if staff.approval_in_flight(order):
+        return _in_flight(back)
     order, changed = staff.mark_failed(order.id, actor=actor(), ip=client_ip())
     if changed:
         flash(_("The order is marked failed: KCP has no transaction for it."), "success")

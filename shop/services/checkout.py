@@ -472,7 +472,7 @@ def _approved_for(ordr_idxx: str, approval: Approval) -> _Verdict:
         # transaction belongs to another order if KCP knows the tno when asked without the order
         # number; any other refusal (a configuration or service error) leaves it unconfirmed, so a
         # payment KCP made is never released as a stray and the buyer is never asked to pay twice.
-        return _known_elsewhere(approval, pay_type, exc)
+        return _known_elsewhere(ordr_idxx, approval, pay_type, exc)
     except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
         return _Verdict(unconfirmed=f"inquiry: {exc.message}")
     named = str(inquiry.raw.get("ordr_idxx") or "").strip()
@@ -483,7 +483,7 @@ def _approved_for(ordr_idxx: str, approval: Approval) -> _Verdict:
     return _Verdict()
 
 
-def _known_elsewhere(approval: Approval, pay_type: str, refusal: KcpApiError) -> _Verdict:
+def _known_elsewhere(ordr_idxx: str, approval: Approval, pay_type: str, refusal: KcpApiError) -> _Verdict:
     """KCP refused the inquiry of ``approval.tno`` with this order's number: does it know the tno at all?"""
     kcp = get_kcp()
     try:
@@ -492,6 +492,19 @@ def _known_elsewhere(approval: Approval, pay_type: str, refusal: KcpApiError) ->
         return _Verdict(unconfirmed=f"inquiry refused [{refusal.res_cd}], and by tno alone: {exc.message}")
     if alone.tno and alone.tno != approval.tno:
         return _Verdict(unconfirmed=f"inquiry refused [{refusal.res_cd}]; by tno alone it answered tno {alone.tno}")
+    # Known by tno alone. The first refusal may have been a passing service error, not "another order's":
+    # asked again with the order number, KCP must refuse again before this order's payment is released.
+    try:
+        again = kcp.client.inquire(approval.tno, pay_type, mod_ordr_idxx=ordr_idxx, site_cd=kcp.config.site_cd)
+    except KcpApiError:
+        again = None
+    except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
+        return _Verdict(unconfirmed=f"inquiry refused [{refusal.res_cd}], then: {exc.message}")
+    if again is not None:
+        named = str(again.raw.get("ordr_idxx") or "").strip()
+        if (again.tno and again.tno != approval.tno) or (named and named != ordr_idxx):
+            return _Verdict(unconfirmed=f"inquiry refused [{refusal.res_cd}], then answered otherwise")
+        return _Verdict()  # KCP confirms it is this order's
     return _Verdict(other=Reason(N_("KCP has no tno %(tno)s for this order: [%(res_cd)s] %(res_msg)s"),
                                  tno=approval.tno, res_cd=refusal.res_cd,
                                  res_msg=refusal.res_msg or refusal.res_en_msg))

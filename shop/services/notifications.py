@@ -29,7 +29,8 @@ Applying (under the order's lock, see shop.services):
 * op_cd 13 (the bank reversed the deposit): a paid virtual-account order goes back to awaiting
   deposit; a reversal without a deposit to reverse is flagged.
 * A deposit for an order that is already paid, for another tno, or in any other state is not
-  applied and is flagged for staff.
+  applied and is flagged for staff; except KCP's (late) notification of the deposit an inquiry
+  already found (reconcile or staff settled the order paid): stored as applied, nothing changes.
 * While the order is still pending/approving (the approval and its notification racing), the
   notification is stored as ``deferred``; the approval's own recording transaction applies it.
 * Another tx_cd is stored as ``unknown``; a notification for no order of ours as ``unmatched``;
@@ -321,8 +322,12 @@ class Decision:
     cause: Reason | None = None          # why (the StateChange row)
 
 
-def decide(order: OrderView | None, n: NotificationView) -> Decision:
-    """Apply ``n`` to ``order`` on paper (no database; a flag is logged): what a notification does."""
+def decide(order: OrderView | None, n: NotificationView, *, deposit_on_record: bool = False) -> Decision:
+    """Apply ``n`` to ``order`` on paper (no database; a flag is logged): what a notification does.
+
+    ``deposit_on_record``: the order was found deposited by KCP's inquiry (settled paid by reconcile or staff)
+    and no deposit notification was applied to it yet (``_inquiry_deposits``).
+    """
     if order is None:
         return Decision(UNMATCHED, Reason(N_("no order %(ordr_no)s"), ordr_no=n.ordr_no))
     if n.kind == "unknown":
@@ -334,6 +339,10 @@ def decide(order: OrderView | None, n: NotificationView) -> Decision:
                                          tno=n.tno, order_tno=order.tno))
     amount = n.ipgm_mnyx or 0
     if n.kind == "deposit":  # TX00: money arrived in the virtual account
+        if deposit_on_record and n.tno and n.tno == order.tno and amount == order.amount == order.paid_amount:
+            # KCP's (late, retried) notification of the very deposit the inquiry found: the same money, once.
+            return Decision(APPLIED, Reason(N_("deposit already recorded when the order was settled by inquiry; "
+                                               "nothing changed")))
         if order.status != OrderStatus.AWAITING_DEPOSIT or order.pay_method != "vbank":
             return _flagged(order, n, Reason(N_("deposit of %(amount)s for an order in state %(status)s; not applied"),
                                              amount=amount, status=str(order.status)))
@@ -490,6 +499,7 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
                         if (look_everywhere and i.note.noti_id not in stored) or (i.note.ordr_no or "") not in orders})
     if elsewhere:
         stored.update(_stored(elsewhere))
+    on_record = _inquiry_deposits(conn, orders, items)
     site_cd = get_kcp().config.site_cd
     now = utcnow()
     records: list[dict[str, Any]] = []
@@ -505,7 +515,10 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
             decision = Decision(FLAGGED, Reason(N_("site_cd %(site_cd)s is not this shop's; not applied"),
                                                 site_cd=note.site_cd))
         else:
-            decision = decide(order, note)
+            recorded = order is not None and note.kind == "deposit" and order.id in on_record
+            decision = decide(order, note, deposit_on_record=True) if recorded else decide(order, note)
+            if recorded:
+                on_record.discard(order.id)  # any further deposit of the batch is a second one
         statuses[note.noti_id] = decision.status
         if order is not None:
             order.paid_amount += decision.paid_delta
@@ -545,6 +558,23 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
     for ordr_idxx, current, target, cause in moves:
         log_transition(ordr_idxx, current, target, cause, KCP)
     return out
+
+
+# A deposited virtual account's order in these states holds the deposit in paid_amount (refunds do not change it).
+_DEPOSIT_HELD = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED, OrderStatus.CANCELLED)
+_APPLIED_DEPOSITS = select(_R.c.order_id).where(_R.c.order_id.in_(bindparam("oids", expanding=True)),
+                                                _R.c.kind == "deposit", _R.c.status == APPLIED)
+
+
+def _inquiry_deposits(conn: Connection, orders: Mapping[str, OrderFacts], items: Sequence[Incoming]) -> set[int]:
+    """Ids of the batch's virtual-account orders that hold a deposit no notification brought (reconcile or staff
+    found it by inquiry): the first deposit notification of such an order is that deposit, arriving late."""
+    candidates = {o.id for o in orders.values() if o.pay_method == "vbank" and o.status in _DEPOSIT_HELD
+                  and o.paid_amount > 0 and any(i.note.kind == "deposit" and i.note.ordr_no == o.ordr_idxx
+                                                for i in items)}
+    if not candidates:  # the usual case: no query
+        return set()
+    return candidates - set(conn.execute(_APPLIED_DEPOSITS, {"oids": sorted(candidates)}).scalars())
 
 
 def _record_values(item: Incoming, values: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from shop.services import begin_immediate, exchanges, lock_order, transition
 from shop.services import refunds as refund_service
 from shop.services.checkout import auto_cancel, record_approval, store_payment
 from shop.services.notifications import apply_deferred
+from shop.services.settler import approving_stale_after
 from shop.states import IntentStatus, OrderStatus, can_move, label
 
 log = logging.getLogger("shop.staff")
@@ -587,6 +588,12 @@ def awaits_staff_tno(order: Order) -> bool:
     return nothing_recorded and order.status in (S.UNKNOWN, S.APPROVING, S.NEEDS_ATTENTION)
 
 
+def approval_in_flight(order: Order) -> bool:
+    """True while a request may still be waiting for KCP's answer to the order's approval (claimed recently)."""
+    # Settling it now would flag an approval whose answer is on its way, and that answer would then be cancelled.
+    return order.status == S.APPROVING and order.updated_at > utcnow() - approving_stale_after()
+
+
 def staff_settleable(order: Order) -> bool:
     """True when the order page offers "settle by inquiry" (pending orders are left to the deadline)."""
     return (order.status in (S.UNKNOWN, S.APPROVING, S.AWAITING_DEPOSIT) or awaits_staff_tno(order)
@@ -855,7 +862,7 @@ def mark_failed(order_id: int, *, actor: str, ip: str = "") -> tuple[Order, bool
     transaction (a deposit for it then flags it again).
     """
     order = lock_order(order_id)
-    if not awaits_staff_tno(order):
+    if not awaits_staff_tno(order) or approval_in_flight(order):
         db.session.rollback()
         return order, False
     transition(order, S.FAILED, actor=actor,

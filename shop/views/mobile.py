@@ -30,6 +30,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from kcp import mobile as kcp_mobile
 from kcp import params
 from kcp.errors import KcpConfigError, KcpValidationError
 from kcp.mobile import BASIC_METHODS, MOBILE_METHODS, MobileMethod, decode_form, ipgm_date, origin_of, pay_form, pay_form_action
@@ -192,8 +193,18 @@ def trade_reg():
         return order_page(product, form, status=400)
     method = MOBILE_METHODS[form.ActionResult.data]
     buyer = {"buyr_name": form.buyr_name.data, "buyr_mail": form.buyr_mail.data, "buyr_tel2": form.buyr_tel2.data}
+    back = ret_url()
     try:
-        registered = register_trade(product, method, buyer, ret_url=ret_url(),
+        kcp_mobile.check_ret_url(back)
+    except KcpValidationError:
+        # Made from the Host header (no SHOP_PUBLIC_URL): refused before any order exists or KCP is called.
+        log.warning("trade registration refused: Ret_URL %r is not an absolute http(s) URL; set SHOP_PUBLIC_URL",
+                    back[:300])
+        return order_page(product, form, error=_("This page was opened under an address that cannot receive KCP's "
+                                                 "answer, so the payment was not started. Nothing was charged."),
+                          status=400)
+    try:
+        registered = register_trade(product, method, buyer, ret_url=back,
                                     user_agent=_os_of(request.headers.get("User-Agent", "")))
     except RegistrationFailed as exc:
         remember_order(exc.ordr_idxx)

@@ -21,6 +21,7 @@ from admin_helpers import signed_in, text_of
 from reliability.faults import failing_commits, writes
 from reliability.harness import OK_REPLY, LedgerCheck, LiveShop
 from sqlalchemy import update
+from support import parse
 
 from kcp.sandbox import engine, faults
 from shop.extensions import db
@@ -211,4 +212,77 @@ def test_a_refund_without_an_answer_is_settled_by_kcps_remaining_balance(serve_s
         assert [r["status"] for r in shop.refunds(ordr_idxx)] == ["failed"]
     assert "Partial refund of ₩1,000 done" in text_of(admin.refund(ordr_idxx, 1_000).text)  # refundable again
     assert shop.ledger_tx(ordr_idxx)["balance"] == shop.order(ordr_idxx)["paid_amount"] - shop.order(ordr_idxx)["refunded_amount"]
+    assert LedgerCheck.of(shop).problems == []
+
+
+def test_staff_are_offered_nothing_on_an_approval_still_in_flight_and_a_post_anyway_cancels_nothing(serve_shop):
+    """A hurried staff member opens an order that shows "Approving" while its buyer's request is still waiting for
+    KCP's answer: the page offers neither Settle nor Mark failed, and the two forms posted anyway (a page opened
+    earlier, a crafted post) change nothing; when KCP's answer comes, the buyer's payment is recorded, not cancelled."""
+    shop = serve_shop(KCP_TIMEOUT="10")
+    admin = signed_in(shop)
+    ordr_idxx, fields = shop.placed()  # an earlier attempt (the window closed) made the order long ago
+    with shop.app.app_context():
+        db.session.execute(update(Order).where(Order.ordr_idxx == ordr_idxx)
+                           .values(updated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)))
+        db.session.commit()
+    data = shop.completed_form(fields, shop.window(fields))
+    faults.inject(shop.app, "approve", "delay", seconds=3)  # KCP approves at once, its answer takes 3 s
+    buyer = threading.Thread(target=shop.submit, args=(data,), daemon=True)
+    buyer.start()
+    deadline = time.monotonic() + 10
+    while shop.ledger_tx(ordr_idxx) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert shop.order(ordr_idxx)["status"] == "approving"
+
+    page = admin.get(f"/admin/orders/{ordr_idxx}")
+    assert page.status_code == 200
+    actions = [form["action"] for form in parse(page.text).find_all("form", action=True)]
+    assert not [a for a in actions if a.endswith(("/settle", "/mark-failed"))], actions
+    settled = admin.post(f"/admin/orders/{ordr_idxx}/settle", {"tno": "", "pay_type": ""})
+    failed = admin.post(f"/admin/orders/{ordr_idxx}/mark-failed", {"confirm": "y"})
+    assert settled.status_code == failed.status_code == 200
+    assert "approval may still be on its way; nothing was changed" in text_of(settled.text)
+    assert "approval may still be on its way; nothing was changed" in text_of(failed.text)
+    assert shop.order(ordr_idxx)["status"] == "approving"  # neither changed it
+
+    buyer.join(20)
+    order, tx = shop.order(ordr_idxx), shop.ledger_tx(ordr_idxx)
+    assert (order["status"], order["tno"], order["paid_amount"]) == ("paid", tx["tno"], 1004)
+    assert tx["shop_status"] != "STSC"  # the buyer's payment was kept
+    assert LedgerCheck.of(shop).problems == []
+
+
+@pytest.mark.parametrize("settled_by", ["staff", "reconcile"])
+def test_kcps_notification_of_a_deposit_already_found_by_inquiry_leaves_the_order_paid(serve_shop, settled_by):
+    """The buyer deposited; KCP's notification is late (the shop was unreachable, KCP retries for a day). Staff
+    press Settle (the buyer called) or cron's reconcile runs: KCP's inquiry shows the deposit and the order is paid.
+    Then KCP's notification of that same deposit arrives: it is stored, answered 0000 and changes nothing; the
+    order stays paid and refundable. A second deposit for the account is still put in front of staff."""
+    shop = serve_shop()
+    admin = signed_in(shop)
+    ordr_idxx = shop.pay(method="vbank")
+    with shop.app.app_context():
+        db.session.execute(update(Order).where(Order.ordr_idxx == ordr_idxx)
+                           .values(updated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)))
+        db.session.commit()
+    late = shop.deposit_form(ordr_idxx)  # KCP has the deposit; its notification has not reached the shop
+    if settled_by == "staff":
+        assert "the order is now Paid" in text_of(admin.post(f"/admin/orders/{ordr_idxx}/settle", {"tno": ""}).text)
+    else:
+        assert reconcile(shop).exit_code == 0
+    assert (shop.order(ordr_idxx)["status"], shop.order(ordr_idxx)["paid_amount"]) == ("paid", 1004)
+
+    for _ in range(2):  # KCP's retry of the same noti_id is a duplicate as ever
+        reply = shop.notify(late)
+        assert reply.status_code == 200 and OK_REPLY in reply.text
+
+    order = shop.order(ordr_idxx)
+    assert (order["status"], order["paid_amount"]) == ("paid", 1004)
+    assert [n["status"] for n in shop.notifications(ordr_idxx)] == ["applied"]
+    assert "Partial refund of ₩4 done" in text_of(admin.refund(ordr_idxx, 4).text)  # still refundable
+    another = {**late, "noti_id": late["noti_id"][:-4] + "9999"}  # a second deposit into the same account
+    assert OK_REPLY in shop.notify(another).text
+    assert shop.order(ordr_idxx)["status"] == "needs_attention"
+    assert [n["status"] for n in shop.notifications(ordr_idxx)] == ["applied", "flagged"]
     assert LedgerCheck.of(shop).problems == []

@@ -106,6 +106,7 @@ class FakeKcp:
         self.cancelled: set[str] = set()
         self.refused_pages: list[str] = []  # why a payment page was refused
         self.inquiry_down: str | None = None  # a res_cd every inquiry is refused with (KCP's service unavailable)
+        self.inquiry_outage = 0  # how many of the next inquiries are refused with 9999 (a short outage)
         self.returns: list[dict[str, str]] = []  # the step-4 fields each decision posted back
         self.lock = threading.RLock()
         self._seq = 0
@@ -238,6 +239,10 @@ class FakeKcp:
         tno, pay_type = str(body.get("tno") or ""), str(body.get("pay_type") or "")
         if self.inquiry_down:
             return self._refusal(self.inquiry_down, "inquiry service unavailable")
+        with self.lock:
+            outage, self.inquiry_outage = self.inquiry_outage > 0, max(self.inquiry_outage - 1, 0)
+        if outage:
+            return self._refusal("9999", "inquiry service unavailable")
         if body.get("site_cd") != self.site_cd or not self._cert_ok(body):
             return self._refusal("3014", "site_cd / kcp_cert_info")
         if not self._signed(body, f"{self.site_cd}^{tno}^{pay_type}"):

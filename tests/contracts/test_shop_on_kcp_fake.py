@@ -162,6 +162,20 @@ def test_an_approval_kcp_cannot_confirm_is_kept_unknown_never_released(shop_on_f
     assert tno == approved
 
 
+def test_an_inquiry_refused_by_a_short_outage_does_not_release_the_orders_own_payment(shop_on_fake, fake_kcp) -> None:
+    """KCP approves; the inquiry that confirms the order is refused once (a passing service error), the next ones
+    answer. Known by tno alone is not enough to call it another order's: asked again with the order number, KCP
+    confirms it, and the order is paid, not sent back for a second payment with its money left at KCP."""
+    shop = shop_on_fake()
+    fake_kcp.inquiry_outage = 1
+    browser, posted = _pc_result(shop, fake_kcp)
+    done = browser.post(f"{shop.url}/pp_ax_hub", data=posted, allow_redirects=False, timeout=30)
+    assert done.status_code == 303
+    status, text = status_of(shop.url, posted["ordr_idxx"])
+    assert status == "paid", text[:1500]
+    assert fake_kcp.api_calls("/gw/mod/v1/cancel") == []
+
+
 def test_a_result_posted_under_another_orders_number_is_released_there(shop_on_fake, fake_kcp) -> None:
     """The window's result of order A posted with order B's number and form token: KCP approves it (for A);
     asked with B's number it refuses, asked by tno alone it knows it. B records nothing and stays payable."""

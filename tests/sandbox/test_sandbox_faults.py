@@ -89,3 +89,16 @@ def test_faults_page_arms_and_clears(server) -> None:
     assert faults.pending(server.app) == []
     with pytest.raises(ValueError):
         faults.inject(server.app, "approve", "explode")
+
+
+@pytest.mark.parametrize("seconds", ["nan", "NaN", "inf"])
+def test_a_delay_that_is_not_a_number_of_seconds_is_refused_and_arms_nothing(server, seconds: str) -> None:
+    """The faults page and the control API take 0 to 600 seconds; NaN passed both range checks, was stored as
+    nothing and answered as "seconds": NaN, which is not JSON a merchant's parser reads."""
+    reply = requests.post(f"{server.url}/_sandbox/kcp/control/faults", timeout=5,
+                          data=f'{{"api": "approve", "mode": "delay", "seconds": {seconds.replace("inf", "Infinity")}}}',
+                          headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400 and reply.json()["ok"] is False
+    with pytest.raises(ValueError):
+        faults.inject(server.app, "approve", "delay", seconds=float(seconds))
+    assert faults.pending(server.app) == []

@@ -114,6 +114,12 @@ def test_the_console_trigger_page(server, receiver_factory) -> None:
     assert f'href="{SANDBOX}/trigger"' in home
 
 
+def test_the_trigger_page_under_a_host_header_whose_port_no_url_can_hold_is_served(server) -> None:
+    """A Host header with a port past 65535 (a broken client's): the page is shown without a default URL, not a 500."""
+    page = requests.get(f"{server.url}{SANDBOX}/trigger", headers={"Host": "shop.example:99999"}, timeout=5)
+    assert page.status_code == 200 and 'name="url"' in page.text
+
+
 def test_flask_sandbox_trigger_exists_outside_the_sandbox_too(make_app, receiver_factory) -> None:
     """A shop on KCP's test system has no sandbox, but can still fire a notification at its common_return."""
     receiver = receiver_factory(["0000"])

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from support import csrf_token
 
 from kcp.notify import reply
@@ -191,3 +192,16 @@ def test_admin_login_is_rate_limited(client) -> None:
     statuses = [client.post("/admin/login", data={"csrf_token": token, "password": f"wrong-{i}"}).status_code
                 for i in range(7)]
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
+
+
+def test_a_host_header_whose_port_no_url_can_hold_is_served_never_a_500(serve) -> None:
+    """KCP_ENV=test decides the session cookie's Secure flag from the request's address: a Host header with a
+    port past 65535 (a scanner's, a broken client's) names no address of this machine, so the cookie stays
+    Secure and the page is served, not a 500 (every page, the error pages included, saves the session)."""
+    server = serve(KCP_ENV="test", KCP_API_BASE="http://127.0.0.1:9/_sandbox/kcp",
+                   KCP_JS_URL="http://127.0.0.1:9/_sandbox/kcp/plugin/payplus_web.jsp",
+                   KCP_RECEIPT_BASE="http://127.0.0.1:9/_sandbox/kcp")
+    for path, status in (("/", 200), ("/order?product=test", 200), ("/admin/login", 200), ("/orders/KRS0", 404)):
+        reply = requests.get(server.url + path, headers={"Host": "shop.example:99999"}, timeout=10)
+        assert reply.status_code == status, (path, reply.status_code)
+        assert "Secure" in reply.headers.get("Set-Cookie", "Secure"), path

@@ -200,6 +200,21 @@ def test_a_bad_form_is_refused_without_an_order(checkout, phone):
     assert len(_orders(checkout)) == before
 
 
+@pytest.mark.parametrize("host", ["shop.example:abc", "shop.example:-1"])
+def test_a_host_header_that_makes_no_ret_url_is_refused_without_an_order(checkout, phone, host):
+    """Without SHOP_PUBLIC_URL, Ret_URL is made from the request's Host header. One whose port is not a number (a
+    broken client's, a misconfigured proxy's) makes no address KCP could post the buyer back to: a clear 400,
+    no order, nothing sent to KCP."""
+    before = len(_orders(checkout))
+    phone.http.headers["Host"] = host
+    response = phone.register("tea", "card")
+    assert response.status_code == 400, response.text[:300]
+    # (a new session under that host: the page is in the shop's default language)
+    assert "KCP의 응답을 받을 수 없는 주소" in response.text and "청구된 금액은 없습니다" in response.text
+    assert len(_orders(checkout)) == before
+    assert checkout.ledger("SELECT * FROM trade_registrations") == []
+
+
 def test_kcp_refusing_the_registration_shows_its_code_and_fails_only_that_attempt(tmp_path, serve):
     """KCP (another shop's sandbox, which has not registered this shop's certificate) answers SB02."""
     kcp = serve()

@@ -112,6 +112,15 @@ def test_refusals_and_unknown_paths_are_kcp_shaped_json(sandbox: SandboxProcess)
         sandbox.url + "/gw/enc/v1/payment", json={}, timeout=5).json()["res_en_msg"]
 
 
+def test_a_kcp_path_outside_the_prefix_under_a_host_header_whose_port_no_url_can_hold_is_still_kcp_shaped_json(
+        sandbox: SandboxProcess) -> None:
+    """The answer names this sandbox's KCP_API_BASE from the Host header; one with a port past 65535 names the
+    address the sandbox listens on instead of failing with a 500."""
+    reply = requests.post(sandbox.url + "/gw/enc/v1/payment", json={}, headers={"Host": "shop.example:99999"}, timeout=5)
+    assert reply.status_code == 200 and reply.json()["res_cd"] != "0000"
+    assert "KCP_API_BASE to " + sandbox.values["KCP_API_BASE"] in reply.json()["res_en_msg"]
+
+
 def test_a_shop_that_is_not_this_one_pays_refunds_and_inquires(sandbox: SandboxProcess) -> None:
     """A PHP-like merchant, documented API only: window, approval, 8059, partial cancel, inquiry."""
     shop = PhpLikeShop(sandbox)
@@ -218,3 +227,15 @@ def test_its_console_pages_work_and_their_forms_need_the_pages_token(sandbox: Sa
     sent = http.post(base + "/trigger", data={**form, "csrf_token": token}, timeout=10)
     assert sent.status_code == 200 and 'data-accepted="yes"' in sent.text and receiver.posts[0]["ipgm_mnyx"] == "5000"
     assert "← Shop" not in home  # no shop behind this one
+
+
+@pytest.mark.parametrize("number", ["26120717124271469944", "9223372036854775808", "424242"])
+def test_resending_a_notification_it_never_stored_is_a_clear_refusal(sandbox: SandboxProcess, number: str) -> None:
+    """A developer gives KCP's 20-digit noti_id where the sandbox's notification number goes (or any number it
+    never stored): the control API answers 404 and says why, its command line says so; neither crashes."""
+    reply = requests.post(f"{sandbox.values['KCP_API_BASE']}/control/resend", json={"notification_id": int(number)},
+                          timeout=10)
+    assert reply.status_code == 404 and reply.json() == {"ok": False, "error": f"no notification {number}"}
+    by_cli = sandbox.cli("resend", number)
+    assert by_cli.returncode == 1 and f"no notification {number}" in by_cli.stderr, by_cli.stderr
+    assert "Traceback" not in by_cli.stderr
