@@ -123,7 +123,7 @@ def _register_cli(app: Flask) -> None:
 
 
 def _register_error_pages(app: Flask) -> None:
-    """Friendly pages for CSRF failures, 404 and 500 (rolling the session back)."""
+    """Friendly pages for CSRF failures, 404, 405, 413 and 500 (rolling the session back)."""
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
@@ -139,6 +139,23 @@ def _register_error_pages(app: Flask) -> None:
         """Unknown page or order."""
         db.session.rollback()
         return _error_page(404, error)
+
+    @app.errorhandler(405)
+    @app.errorhandler(413)
+    def refused_request(error: HTTPException):
+        """A wrong method (a bookmarked POST-only URL) or a body over MAX_CONTENT_LENGTH: the shop's page, in the
+        reader's language, instead of Werkzeug's English one. Nothing was read or stored."""
+        from flask_babel import gettext as _
+
+        db.session.rollback()
+        if error.code == 405:
+            title, message = _("This address cannot be opened this way"), _(
+                "The page expects a form sent from the shop, not a link or a reload. Nothing was changed.")
+        else:
+            title, message = _("The form was too large"), _(
+                "What was sent is larger than the shop accepts. Nothing was stored; please go back and try again.")
+        page = render_template("message.html", title=title, message=message, tone="warning")
+        return page, error.code, ({"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else {})
 
     @app.errorhandler(500)
     def server_error(error: Exception):

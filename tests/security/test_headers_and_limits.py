@@ -205,3 +205,30 @@ def test_a_host_header_whose_port_no_url_can_hold_is_served_never_a_500(serve) -
         reply = requests.get(server.url + path, headers={"Host": "shop.example:99999"}, timeout=10)
         assert reply.status_code == status, (path, reply.status_code)
         assert "Secure" in reply.headers.get("Set-Cookie", "Secure"), path
+
+
+@pytest.mark.parametrize(("lang", "wrong_method", "too_large"), [
+    ("ko", "이 주소는 이렇게 열 수 없습니다", "보낸 내용이 너무 큽니다"),
+    ("en", "This address cannot be opened this way", "The form was too large"),
+])
+def test_a_wrong_method_and_an_oversized_form_get_the_shops_page_in_the_readers_language(
+        serve, lang: str, wrong_method: str, too_large: str) -> None:
+    """A bookmarked /pp_ax_hub (POST only) and a form over MAX_CONTENT_LENGTH: the shop's own page (its look,
+    the reader's language, the security headers), not Werkzeug's English one; nothing is stored. A body too
+    large for /common_return is still no ``result=0000``, so KCP sends it again."""
+    server = serve()
+    headers = {"Accept-Language": "ko-KR" if lang == "ko" else "en-US"}
+    opened = requests.get(f"{server.url}/pp_ax_hub", headers=headers, timeout=10)
+    assert opened.status_code == 405 and "POST" in opened.headers["Allow"]
+    assert wrong_method in opened.text and 'class="error-page"' in opened.text
+    assert opened.headers.get("Content-Security-Policy")
+    big = {"ordr_idxx": "KRS1", "buyr_name": "x" * (300 * 1024)}
+    refused = requests.post(f"{server.url}/pp_ax_hub", data=big, headers=headers, timeout=10)
+    assert refused.status_code == 413 and too_large in refused.text
+    notified = requests.post(f"{server.url}/common_return", data=big, timeout=10)
+    assert notified.status_code == 413 and "result=0000" not in notified.text.replace(" ", "")
+    with server.app.app_context():
+        from shop.extensions import db
+        from shop.models import NotificationRecord, Order
+
+        assert db.session.query(Order).count() == 0 and db.session.query(NotificationRecord).count() == 0
