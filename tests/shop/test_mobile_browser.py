@@ -358,6 +358,15 @@ def test_every_buyer_page_fits_a_phone(shop, browser, playwright_api, width):
             assert page.evaluate(TARGETS_JS) == [], name
             text = page.evaluate(TEXT_JS)
             assert text == {"small": [], "fields": []}, (name, text)
+            if name in ("result", "declined"):
+                # The history: no cell behind a sideways scroll of its table; each led by its column's name.
+                history = page.evaluate("""() => { const t = document.querySelector('#history');
+                    const wrap = t.closest('.table-wrap'); const cell = t.querySelector('tbody td:nth-child(4)');
+                    return {overflow: wrap.scrollWidth - wrap.clientWidth,
+                            label: getComputedStyle(cell, '::before').content}; }""")
+                assert history["overflow"] <= 1 and history["label"] in ('"사유"', '"Why"'), (name, history)
+                if width == 390:
+                    page.locator("#history").screenshot(path=str(SHOTS / f"mobile-layout-{name}-history-{width}.png"))
             if name == "order-pc":
                 page.goto(shop.url + "/?channel=mobile")  # back to the phone's flow for the next pages
             elif width == 390:
