@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, current_app, request
 
@@ -105,6 +106,19 @@ KCP_API_PATHS = ("/gw/enc/v1/payment", "/gw/hub/v1/payment", "/gw/mod/v1/cancel"
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+def _base_url() -> str:
+    """This request's ``scheme://host[:port]``; the address this server listens on when the Host header names
+    no usable host (a port past 65535: Werkzeug 3.1.8 raises ValueError for it, 3.1.9 drops the host)."""
+    try:
+        base = request.host_url.rstrip("/")
+        parts = urlsplit(base)
+        if parts.hostname and (parts.port or 0) >= 0:  # .port raises ValueError when out of range
+            return base
+    except ValueError:
+        pass
+    return f"{request.scheme}://{request.environ.get('SERVER_NAME', '')}:{request.environ.get('SERVER_PORT', '')}"
+
+
 def unknown_path_answer(path: str, method: str, *, prefix: str = "") -> Response:
     """KCP-shaped JSON (HTTP 200, SB30) for a path or method that is not one of KCP's APIs.
 
@@ -114,11 +128,7 @@ def unknown_path_answer(path: str, method: str, *, prefix: str = "") -> Response
     """
     path = "/" + path.lstrip("/")
     if prefix and path in KCP_API_PATHS:
-        try:
-            base = request.host_url.rstrip("/")
-        except ValueError:  # a Host header no URL can hold (a port past 65535): the address this server listens on
-            base = f"{request.scheme}://{request.environ.get('SERVER_NAME', '')}:{request.environ.get('SERVER_PORT', '')}"
-        detail = f"KCP's paths are below {prefix} here: set KCP_API_BASE to {base}{prefix}"
+        detail = f"KCP's paths are below {prefix} here: set KCP_API_BASE to {_base_url()}{prefix}"
     elif path in KCP_API_PATHS and method != "POST":
         detail = f"{method} {path}: KCP's APIs take POST with a JSON body"
     elif path in KCP_API_PATHS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response as FlaskResponse
 from flask import current_app, flash, redirect, render_template, request, send_from_directory, url_for
@@ -185,6 +186,8 @@ def trigger_page() -> str:
     app = _app()
     try:
         default_url = request.host_url + "common_return" if "notify.common_return" in app.view_functions else ""
+        if default_url and not (urlsplit(default_url).hostname and (urlsplit(default_url).port or 0) >= 0):
+            default_url = ""  # Werkzeug 3.1.9 drops a host it cannot hold (3.1.8 raises): no default either way
     except ValueError:  # a Host header no URL can hold (a port past 65535): no default
         default_url = ""
     values: dict[str, Any] = {"url": default_url, "kind": "deposit", "charset": notifier.default_charset(app),
