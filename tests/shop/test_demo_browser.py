@@ -28,6 +28,14 @@ pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP, PHONE = (1280, 900), (390, 844)
 CONSOLE_PAGES = ("", "deposits", "log", "faults", "ledger", "trigger", "test-data")
+# The console's table cells whose time of day (HH:MM:SS) the browser drew on more than one line.
+SPLIT_TIMES = """() => [...document.querySelectorAll('td')].flatMap(td => {
+  const text = td.firstChild; const at = text && text.nodeType === 3 ? text.data.search(/\\d\\d:\\d\\d:\\d\\d/) : -1;
+  if (at < 0) return [];
+  const range = document.createRange(); range.setStart(text, at); range.setEnd(text, at + 8);
+  const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+  return tops.size > 1 ? [text.data] : [];
+})"""
 
 
 @pytest.fixture
@@ -149,6 +157,8 @@ def test_the_ribbon_leads_to_the_console_in_the_shops_language(server, checkout,
     for name in CONSOLE_PAGES:
         page.goto(f"{server.url}/_sandbox/kcp/{name}")
         assert page.locator(".sb-tag").inner_text() == "SANDBOX — not KCP"
+        # A time in a narrow column wraps between its date and its time, never inside "18:05:58".
+        assert page.evaluate(SPLIT_TIMES) == [], name
         # Drawn with the shop's font and colours (site.css), not the browser's defaults.
         assert "Pretendard" in page.evaluate("getComputedStyle(document.body).fontFamily")
         _shot(page, f"sandbox-console-{name or 'home'}-{lang}")
