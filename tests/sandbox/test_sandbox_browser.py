@@ -135,6 +135,11 @@ def open_window(page: Any, shop: LiveServer, query: str = "") -> Any:
 
 def test_pay_by_card_and_approve_the_enc_data(page, shop) -> None:
     frame = open_window(page, shop)
+    # Drawn by sandbox.css (a window without it is a bare list of radio buttons): its two columns, the
+    # card chips (radio hidden, the label is the button) and the accent-coloured pay button.
+    assert frame.locator(".kw-body").evaluate("e => getComputedStyle(e).display") == "grid"
+    assert frame.locator(".kw-chip input").first.evaluate("e => getComputedStyle(e).opacity") == "0"
+    assert frame.locator("#kw-pay").evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
     frame.locator("label.kw-chip:has(input[value=CCBC])").click()
     frame.locator("select[name=sb_quota]").select_option("3")
     page.wait_for_timeout(150)

@@ -28,6 +28,18 @@ pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP, PHONE = (1280, 900), (390, 844)
 CONSOLE_PAGES = ("", "deposits", "log", "faults", "ledger", "trigger", "test-data")
+# The console's table cells whose date (YYYY-MM-DD) or time of day (HH:MM:SS) the browser drew on more than one line.
+SPLIT_TIMES = """() => [...document.querySelectorAll('td')].flatMap(td => {
+  const split = []; const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const text = walker.currentNode;
+    for (const match of text.data.matchAll(/\\d{4}-\\d\\d-\\d\\d|\\d\\d:\\d\\d:\\d\\d/g)) {
+      const range = document.createRange(); range.setStart(text, match.index); range.setEnd(text, match.index + match[0].length);
+      if (new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1) split.push(text.data);
+    }
+  }
+  return split;
+})"""
 
 
 @pytest.fixture
@@ -135,7 +147,10 @@ def test_the_deposit_button_pays_the_order_through_the_sandbox(server, new_page,
 @pytest.mark.parametrize("lang", ["ko", "en"])
 def test_the_ribbon_leads_to_the_console_in_the_shops_language(server, checkout, new_page, lang: str) -> None:
     # Something for the console to show: a card payment, a deposit notified, an account awaiting one, a fault armed.
-    checkout.pay("speaker", "card")
+    card, _ = checkout.pay("speaker", "card")
+    tno = checkout.order_row(card.ordr_idxx)["tno"]
+    for amount, left in ((30_000, 129_000), (9_000, 99_000)):  # refunds, each with its time, on the ledger
+        server.app.extensions["kcp"].client.partial_cancel(tno, mod_mny=amount, rem_mny=left, mod_desc="partial")
     paid, _ = checkout.pay("tea", "vbank")
     notifier.deposit(server.app, paid.ordr_idxx, background=False)
     checkout.pay("mug", "vbank")
@@ -149,6 +164,8 @@ def test_the_ribbon_leads_to_the_console_in_the_shops_language(server, checkout,
     for name in CONSOLE_PAGES:
         page.goto(f"{server.url}/_sandbox/kcp/{name}")
         assert page.locator(".sb-tag").inner_text() == "SANDBOX — not KCP"
+        # A time in a narrow column wraps between its date and its time, never inside "18:05:58".
+        assert page.evaluate(SPLIT_TIMES) == [], name
         # Drawn with the shop's font and colours (site.css), not the browser's defaults.
         assert "Pretendard" in page.evaluate("getComputedStyle(document.body).fontFamily")
         _shot(page, f"sandbox-console-{name or 'home'}-{lang}")

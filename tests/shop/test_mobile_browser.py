@@ -385,3 +385,37 @@ def test_kcps_phone_page_fits_a_small_phone(shop, browser, playwright_api):
         assert page.evaluate(TEXT_JS) == {"small": [], "fields": []}
     finally:
         context.close()
+
+
+# The lines a button's label takes, as the browser drew it.
+LABEL_LINES_JS = """el => {
+  const range = document.createRange(); range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+}"""
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_kcps_pay_and_cancel_buttons_keep_their_labels_on_one_line(shop, browser, playwright_api, lang):
+    context, page = _phone(browser, playwright_api, viewport={"width": 360, "height": 740})
+    try:
+        _order(page, shop, "speaker", "card", f"buttons-{lang}", lang=lang)
+        assert page.locator("html").get_attribute("lang") == lang
+        for button in (".mp-cancel", "#mp-pay"):
+            assert page.locator(button).evaluate(LABEL_LINES_JS) == 1, (button, page.inner_text(button))
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_the_site_menu_shows_every_link_on_a_phone(shop, browser, playwright_api, lang):
+    """The menu scrolls sideways when it must, but at 390 px every link is in view: nothing cut off at the edge."""
+    context, page = _phone(browser, playwright_api)
+    try:
+        page.goto(f"{shop.url}/?lang={lang}")
+        edge = page.locator(".site-nav-wrap").bounding_box()
+        links = page.locator(".site-nav a")
+        for i in range(links.count()):
+            box = links.nth(i).bounding_box()
+            assert box["x"] + box["width"] <= edge["x"] + edge["width"] + 0.5, links.nth(i).inner_text()
+    finally:
+        context.close()

@@ -45,6 +45,12 @@ def test_buy_by_card_through_the_window(server, page):
     page.click(".product-card[data-product=speaker] a.btn")
     page.wait_for_url("**/order?product=speaker")
     _fill_buyer(page, "card")
+    # The order summary holds its 30-character order number inside its card (it ran past the border).
+    summary = page.locator("aside.card")
+    number = summary.locator(".field-table td").nth(1)
+    assert number.inner_text().startswith("KRS")
+    assert number.bounding_box()["x"] + number.bounding_box()["width"] <= (
+        summary.bounding_box()["x"] + summary.bounding_box()["width"])
     _shot(page, "order")
     page.click("#pay-button")
     window = page.frame_locator("#kcp-sandbox-overlay iframe")
