@@ -28,6 +28,7 @@ import pytest
 import requests
 from contract_support import shot
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from standalone_support import ROOT, SandboxProcess, free_port
 
 from kcp import codes
@@ -66,7 +67,8 @@ def bare_sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, d
     values: dict[str, str] = {}
     elapsed = 0.0
     deadline = started + 10
-    while not {"KCP_API_BASE", "KCP_JS_URL", "KCP_RECEIPT_BASE", "KCP_CERT_FILE", "KCP_KEY_FILE"} <= set(values):
+    printed = {"KCP_API_BASE", "KCP_JS_URL", "KCP_RECEIPT_BASE", "KCP_CERT_FILE", "KCP_KEY_FILE", "KCP_KEY_PASSWORD"}
+    while not printed <= set(values):
         try:
             line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
         except queue.Empty:
@@ -104,7 +106,12 @@ def test_it_prints_the_three_urls_and_the_credentials_on_stdout_within_seconds(b
     # The certificate and the key a shop signs with.
     cert = Path(values["KCP_CERT_FILE"])
     x509.load_pem_x509_certificate(cert.read_bytes())
-    assert b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in Path(values["KCP_KEY_FILE"]).read_bytes()
+    # An encrypted PKCS#8 key that opens with the printed password and belongs to the printed certificate.
+    key_pem = Path(values["KCP_KEY_FILE"]).read_bytes()
+    with pytest.raises(TypeError):  # encrypted: refused without a password
+        serialization.load_pem_private_key(key_pem, password=None)
+    key = serialization.load_pem_private_key(key_pem, password=values["KCP_KEY_PASSWORD"].encode())
+    assert key.public_key().public_numbers() == x509.load_pem_x509_certificate(cert.read_bytes()).public_key().public_numbers()
 
 
 def _cert_info(sandbox: SandboxProcess) -> str:
