@@ -281,7 +281,9 @@ def test_kcps_notification_of_a_deposit_already_found_by_inquiry_leaves_the_orde
     assert (order["status"], order["paid_amount"]) == ("paid", 1004)
     assert [n["status"] for n in shop.notifications(ordr_idxx)] == ["applied"]
     assert "Partial refund of ₩4 done" in text_of(admin.refund(ordr_idxx, 4).text)  # still refundable
-    another = {**late, "noti_id": late["noti_id"][:-4] + "9999"}  # a second deposit into the same account
+    # A second deposit into the same account: another noti_id (its last digit changed, so never the same one:
+    # a fixed suffix was the late one's own number once in 10,000 runs, and then a duplicate).
+    another = {**late, "noti_id": late["noti_id"][:-1] + str((int(late["noti_id"][-1]) + 1) % 10)}
     assert OK_REPLY in shop.notify(another).text
     assert shop.order(ordr_idxx)["status"] == "needs_attention"
     assert [n["status"] for n in shop.notifications(ordr_idxx)] == ["applied", "flagged"]
