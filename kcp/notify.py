@@ -205,6 +205,9 @@ def parse_notification(form: Mapping[str, Any]) -> Notification:
             raise KcpNotificationError(f"common_return field {name} is missing or empty")
         if not _TOKEN_RE.match(raw[name]):
             raise KcpNotificationError(f"common_return field {name}={raw[name][:20]!r} is malformed")
+    if "\x00" in raw.get("ordr_no", ""):
+        # AN 40 (004): never a NUL, which PostgreSQL cannot even compare with an order number.
+        raise KcpNotificationError("common_return field ordr_no holds a NUL character")
     if raw.get("op_cd") and not (raw["op_cd"].isascii() and raw["op_cd"].isdigit()):
         raise KcpNotificationError(f"common_return field op_cd={raw['op_cd'][:20]!r} is not a numeric code")
     amounts = {name: _amount(name, raw.get(name, "")) for name in AMOUNT_FIELDS}
