@@ -32,6 +32,7 @@ TX_DEPOSIT = "TX00"          # 가상계좌 입금 통보
 OP_CD_CANCEL = "13"          # 취소시; every other op_cd (50 당행, 18 타행 ...) is a deposit
 REQUIRED_FIELDS = ("tno", "noti_id", "tx_cd")
 AMOUNT_FIELDS = ("ipgm_mnyx", "totl_mnyx")
+AMOUNT_DIGITS = 12  # 004: ipgm_mnyx and totl_mnyx are N 12
 FIELDS = ("site_cd", "tno", "ordr_no", "tx_cd", "tx_tm", "noti_id", "op_cd", "ipgm_name", "ipgm_mnyx",
           "totl_mnyx", "ipgm_time", "bank_code", "account", "remitter", "cash_a_no")
 _TOKEN_RE = re.compile(r"^[0-9A-Za-z_\-]{1,40}$")
@@ -189,6 +190,8 @@ def _amount(name: str, value: str) -> int | None:
         return None
     if not (value.isascii() and value.isdigit()):
         raise KcpNotificationError(f"common_return field {name}={value[:20]!r} is not a whole number of won")
+    if len(value) > AMOUNT_DIGITS:
+        raise KcpNotificationError(f"common_return field {name} has more than {AMOUNT_DIGITS} digits")
     return int(value)
 
 

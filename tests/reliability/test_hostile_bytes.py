@@ -1,7 +1,8 @@
 """Bytes no browser, KCP or staff member sends, over real HTTP on SQLite and PostgreSQL (red team,
-wave 4): a NUL character in an order number, a query or a form. PostgreSQL refuses a NUL in any
-text value, even in a comparison: each was a 500. Every one now gets a readable 400 (KCP: a
-non-0000 reply), and nothing changes."""
+wave 4): a NUL character in an order number, a query or a form, and a deposit amount of 004's full
+twelve digits. PostgreSQL refuses a NUL in any text value (even in a comparison) and a number past
+its 32-bit INTEGER: each was a 500, and the notification was never stored. Every one now gets a
+readable 4xx (KCP: a non-0000 reply), or is stored and flagged, and nothing changes or is lost."""
 
 from __future__ import annotations
 
@@ -73,3 +74,25 @@ def test_a_notification_whose_order_number_holds_a_nul_is_refused_and_kcp_asked_
     assert shop.notifications(ordr_idxx) == []
     assert shop.order(ordr_idxx)["status"] == "awaiting_deposit"
 
+
+def test_a_deposit_of_twelve_digits_is_stored_and_flagged_and_thirteen_are_malformed(shop_db: LiveShop) -> None:
+    """ipgm_mnyx / totl_mnyx are N 12 (004): 3,000,000,000 won into a 1,004 won order's account is
+    stored, answered 0000 and flagged for staff (PostgreSQL's INTEGER refused it: 500, retried, lost);
+    13 digits are no KCP amount at all: malformed, non-0000 (SQLite's integer overflowed: 500)."""
+    shop = shop_db
+    ordr_idxx = shop.pay(method="vbank")
+    tx = shop.ledger_tx(ordr_idxx)
+    base = notifier.build_form(tx, op_cd="50", amount=tx["amount"])
+    huge = {**base, "ipgm_mnyx": "3000000000", "totl_mnyx": "3000000000", "noti_id": f"N{next(_noti_ids):019d}"}
+    for _attempt in range(2):  # KCP's retry of it changes nothing
+        response = shop.notify(huge)
+        assert response.status_code == 200 and OK_REPLY in response.text, response.text[:300]
+    stored = shop.notifications(ordr_idxx)
+    assert [(n["noti_id"], n["ipgm_mnyx"], n["totl_mnyx"]) for n in stored] == [(huge["noti_id"], 3_000_000_000,
+                                                                                  3_000_000_000)]
+    order = shop.order(ordr_idxx)
+    assert (order["status"], order["paid_amount"]) == ("needs_attention", 3_000_000_000)  # kept as deposited
+    over = {**base, "ipgm_mnyx": "9" * 13, "totl_mnyx": "9" * 13, "noti_id": f"N{next(_noti_ids):019d}"}
+    response = shop.notify(over)
+    assert response.status_code == 400 and OK_REPLY not in response.text
+    assert len(shop.notifications(ordr_idxx)) == 1
