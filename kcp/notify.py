@@ -32,6 +32,7 @@ TX_DEPOSIT = "TX00"          # 가상계좌 입금 통보
 OP_CD_CANCEL = "13"          # 취소시; every other op_cd (50 당행, 18 타행 ...) is a deposit
 REQUIRED_FIELDS = ("tno", "noti_id", "tx_cd")
 AMOUNT_FIELDS = ("ipgm_mnyx", "totl_mnyx")
+AMOUNT_DIGITS = 12  # 004: ipgm_mnyx and totl_mnyx are N 12
 FIELDS = ("site_cd", "tno", "ordr_no", "tx_cd", "tx_tm", "noti_id", "op_cd", "ipgm_name", "ipgm_mnyx",
           "totl_mnyx", "ipgm_time", "bank_code", "account", "remitter", "cash_a_no")
 _TOKEN_RE = re.compile(r"^[0-9A-Za-z_\-]{1,40}$")
@@ -189,6 +190,8 @@ def _amount(name: str, value: str) -> int | None:
         return None
     if not (value.isascii() and value.isdigit()):
         raise KcpNotificationError(f"common_return field {name}={value[:20]!r} is not a whole number of won")
+    if len(value) > AMOUNT_DIGITS:
+        raise KcpNotificationError(f"common_return field {name} has more than {AMOUNT_DIGITS} digits")
     return int(value)
 
 
@@ -205,6 +208,9 @@ def parse_notification(form: Mapping[str, Any]) -> Notification:
             raise KcpNotificationError(f"common_return field {name} is missing or empty")
         if not _TOKEN_RE.match(raw[name]):
             raise KcpNotificationError(f"common_return field {name}={raw[name][:20]!r} is malformed")
+    if "\x00" in raw.get("ordr_no", ""):
+        # AN 40 (004): never a NUL, which PostgreSQL cannot even compare with an order number.
+        raise KcpNotificationError("common_return field ordr_no holds a NUL character")
     if raw.get("op_cd") and not (raw["op_cd"].isascii() and raw["op_cd"].isdigit()):
         raise KcpNotificationError(f"common_return field op_cd={raw['op_cd'][:20]!r} is not a numeric code")
     amounts = {name: _amount(name, raw.get(name, "")) for name in AMOUNT_FIELDS}

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
@@ -22,6 +22,10 @@ from shop.states import IntentStatus, OrderStatus
 def utcnow() -> dt.datetime:
     """The current time in UTC (stored naive, as SQLite keeps it)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+# Amounts a deposit decides (notified deposits, what was paid, refunded and refundable): 004 gives a
+# deposit 12 digits, past PostgreSQL's 32-bit INTEGER. SQLite's INTEGER already holds 64 bits.
+WON = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Order(db.Model):
@@ -43,8 +47,8 @@ class Order(db.Model):
     result_code: Mapped[str | None] = mapped_column(String(10))  # last KCP/window res_cd worth showing
     result_msg: Mapped[str | None] = mapped_column(Text)         # KCP's res_msg (data), or one of our messages
     result_msg_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # set only for our messages
-    paid_amount: Mapped[int] = mapped_column(Integer, default=0)       # money KCP captured for us
-    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)   # money given back (done refunds)
+    paid_amount: Mapped[int] = mapped_column(WON, default=0)       # money KCP captured for us
+    refunded_amount: Mapped[int] = mapped_column(WON, default=0)   # money given back (done refunds)
     buyer_name: Mapped[str] = mapped_column(String(30), default="")
     buyer_email: Mapped[str] = mapped_column(String(100), default="")
     buyer_phone: Mapped[str] = mapped_column(String(20), default="")
@@ -131,9 +135,9 @@ class Refund(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     mod_type: Mapped[str] = mapped_column(String(4))               # STSC or STPC
-    amount: Mapped[int] = mapped_column(Integer)                   # mod_mny (STSC: the whole balance)
-    balance_before: Mapped[int] = mapped_column(Integer)           # rem_mny sent: the balance BEFORE this refund
-    balance_after: Mapped[int | None] = mapped_column(Integer)     # KCP's rem_mny in the answer
+    amount: Mapped[int] = mapped_column(WON)                   # mod_mny (STSC: the whole balance)
+    balance_before: Mapped[int] = mapped_column(WON)           # rem_mny sent: the balance BEFORE this refund
+    balance_after: Mapped[int | None] = mapped_column(WON)     # KCP's rem_mny in the answer
     status: Mapped[str] = mapped_column(String(10))                # done / failed / unknown
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(60), default="")
@@ -171,8 +175,8 @@ class RefundIntent(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     full: Mapped[bool] = mapped_column(default=False)              # staff asked for everything (full cancel)
     mod_type: Mapped[str] = mapped_column(String(4))               # STSC or STPC, as reviewed
-    amount: Mapped[int] = mapped_column(Integer)                   # mod_mny
-    balance_before: Mapped[int] = mapped_column(Integer)           # the reviewed balance (rem_mny of an STPC)
+    amount: Mapped[int] = mapped_column(WON)                   # mod_mny
+    balance_before: Mapped[int] = mapped_column(WON)           # the reviewed balance (rem_mny of an STPC)
     reason: Mapped[str] = mapped_column(Text, default="")          # mod_desc, as staff typed it
     actor: Mapped[str] = mapped_column(String(60), default="")     # who reviewed it
     status: Mapped[str] = mapped_column(String(10), default=IntentStatus.PENDING, index=True)
@@ -210,8 +214,8 @@ class NotificationRecord(db.Model):
     op_cd: Mapped[str] = mapped_column(String(4), default="")
     kind: Mapped[str] = mapped_column(String(16))                  # deposit / deposit_cancel / unknown
     ipgm_name: Mapped[str] = mapped_column(String(40), default="")
-    ipgm_mnyx: Mapped[int | None] = mapped_column(Integer)
-    totl_mnyx: Mapped[int | None] = mapped_column(Integer)
+    ipgm_mnyx: Mapped[int | None] = mapped_column(WON)
+    totl_mnyx: Mapped[int | None] = mapped_column(WON)
     ipgm_time: Mapped[str] = mapped_column(String(14), default="")
     bank_code: Mapped[str] = mapped_column(String(8), default="")
     account: Mapped[str] = mapped_column(String(30), default="")

@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict, deque
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, Response, has_request_context, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 
 from kcp.config import is_local_url
@@ -44,6 +44,9 @@ from shop.runtime import get_kcp
 KCP_HOSTS = "https://*.kcp.co.kr"
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), usb=(), payment=(), interest-cohort=()"
 NOTIFY_ENDPOINT = "notify.common_return"
+# Views that read their body as bytes in KCP's charset (reading request.form first would empty it):
+# they refuse a NUL themselves (kcp.notify.parse_notification, shop.views.mobile).
+RAW_BODY_ENDPOINTS = frozenset({NOTIFY_ENDPOINT, "mobile.order_mobile"})
 
 
 def js_origin(js_url: str) -> str | None:
@@ -155,6 +158,33 @@ def _limit_common_return(app: Flask) -> None:
         return Response(reply(False), status=429, mimetype="text/html", headers={"Retry-After": str(int(limiter.window))})
 
 
+def _refuse_nul(app: Flask) -> None:
+    """400 for a shop request whose path, query or form holds a NUL character (U+0000).
+
+    No browser, KCP or staff member sends one, and PostgreSQL cannot even compare a text value
+    holding it: the first query that used it (an order number in the URL, a search, a window
+    result) failed with a 500. Refused here, before any view reads the database. The sandbox
+    (KCP's stand-in, its own ledger) and the views that read their body as bytes are left to
+    their own checks.
+    """
+
+    @app.before_request
+    def refuse_nul_characters() -> tuple[str, int] | None:
+        """A readable 400 page instead of a database error; nothing is read or stored."""
+        if request.blueprint == "kcp_sandbox" or request.endpoint in RAW_BODY_ENDPOINTS:
+            return None
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += [*request.form.keys(), *request.form.values()]
+        if not any("\x00" in value for value in values):
+            return None
+        from flask_babel import gettext as _
+
+        return render_template("message.html", title=_("The request could not be read"), tone="warning",
+                               message=_("It contains a character the shop does not accept (a NUL character). "
+                                         "Nothing was changed.")), 400
+
+
 class LocalHttpSessionInterface(SecureCookieSessionInterface):
     """Secure session cookies, except for plain http to this very machine in KCP_ENV=test.
 
@@ -192,3 +222,4 @@ def init_security(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     _set_headers(app, content_security_policy(config.js_url, sandbox=config.is_sandbox))
     _limit_common_return(app)
+    _refuse_nul(app)

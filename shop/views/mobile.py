@@ -281,6 +281,11 @@ def _posted_form() -> dict[str, str]:
 def order_mobile():
     """KCP's page posts the buyer back: approve a 0000 result exactly as /pp_ax_hub does; show the order."""
     form = _posted_form()
+    if any("\x00" in text for pair in form.items() for text in pair):
+        # Never KCP's (PostgreSQL cannot even compare such a value): refused like the shop's other forms.
+        return render_template("message.html", title=_("The request could not be read"), tone="warning",
+                               message=_("It contains a character the shop does not accept (a NUL character). "
+                                         "Nothing was changed.")), 400
     if not form.get("ordr_idxx", "").strip() and form.get("param_opt_1", "").strip():
         form["ordr_idxx"] = form["param_opt_1"]  # our own echo of the order number (order_mobile_pay.html)
     res_cd = form.get("res_cd", "").strip()
