@@ -155,6 +155,24 @@ def test_kcps_refusal_of_a_refund_reads_in_the_staff_pages_language(checkout):
     assert korean in audit["ko"] and english not in audit["ko"]
 
 
+def test_kcps_answer_to_an_inquiry_reads_in_the_staff_pages_language(checkout):
+    """002's answer (res_msg / res_en_msg) on the inquiry page: 0000 with KCP's text in the page's language."""
+    page, response = checkout.pay("speaker", "card")
+    assert response.status_code == 303
+    staff = _staff(checkout.url)
+    answers = {}
+    for lang in ("ko", "en"):
+        detail = staff.get(f"{checkout.url}/admin/orders/{page.ordr_idxx}", params={"lang": lang}, timeout=10)
+        answer = staff.post(f"{checkout.url}/admin/orders/{page.ordr_idxx}/inquire", timeout=20,
+                            data={"csrf_token": csrf_token(detail.text)})
+        assert answer.status_code == 200
+        answers[lang] = _text(answer.text)
+    korean, english = codes.explain("0000").ko, codes.explain("0000").en
+    assert korean != english
+    assert f"0000 {english}" in answers["en"] and korean not in answers["en"]
+    assert f"0000 {korean}" in answers["ko"] and english not in answers["ko"]
+
+
 def test_kcps_message_falls_back_to_the_text_kcp_sent(app):
     """KCP documents both fields; where one is empty, the other is shown rather than nothing."""
     only_korean, only_english = KcpMessage("한국어 메시지", ""), KcpMessage("", "English only")
