@@ -23,6 +23,7 @@ from flask_babel import force_locale
 
 from kcp.errors import KcpApiError, KcpError, KcpOutcomeUnknown
 from kcp.results import PAY_TYPES
+from shop.messages import KcpMessage
 from shop.services import doctor
 
 kcp_cli = AppGroup("kcp", help="KCP tools: check the setup, sign a text, look up or cancel a transaction.")
@@ -207,7 +208,7 @@ def cancel_command(tno: str, amount: int | None, reason: str, yes: bool) -> None
         raise click.ClickException(f"KCP's answer was lost ({exc.message}); "
                                    f"run `flask kcp inquire --tno {tno}` before retrying") from exc
     except KcpApiError as exc:
-        raise click.ClickException(f"KCP refused: [{exc.res_cd}] {exc.res_msg or exc.res_en_msg}") from exc
+        raise click.ClickException(f"KCP refused: [{exc.res_cd}] {KcpMessage.of(exc)}") from exc  # English, like the CLI
     click.echo(outcome)
 
 

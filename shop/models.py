@@ -15,7 +15,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, Strin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
-from shop.messages import Reason
+from shop.messages import KCP_MESSAGE, KcpMessage, Reason
 from shop.states import IntentStatus, OrderStatus
 
 
@@ -45,8 +45,8 @@ class Order(db.Model):
     pay_method: Mapped[str | None] = mapped_column(String(12))   # card / bank / vbank / mobile once known
     tno: Mapped[str | None] = mapped_column(String(20), index=True)
     result_code: Mapped[str | None] = mapped_column(String(10))  # last KCP/window res_cd worth showing
-    result_msg: Mapped[str | None] = mapped_column(Text)         # KCP's res_msg (data), or one of our messages
-    result_msg_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # set only for our messages
+    result_msg: Mapped[str | None] = mapped_column(Text)         # KCP's message or one of ours (message id), or data
+    result_msg_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: result_msg is data, shown as stored
     paid_amount: Mapped[int] = mapped_column(WON, default=0)       # money KCP captured for us
     refunded_amount: Mapped[int] = mapped_column(WON, default=0)   # money given back (done refunds)
     buyer_name: Mapped[str] = mapped_column(String(30), default="")
@@ -62,9 +62,12 @@ class Order(db.Model):
                                                                    order_by="NotificationRecord.id")
     exchanges: Mapped[list[KcpExchange]] = relationship(back_populates="order", order_by="KcpExchange.id")
 
-    def set_result(self, code: str | None, message: str | Reason | None) -> None:
-        """The result worth showing: KCP's res_msg as it came (data), or one of our messages (a Reason)."""
+    def set_result(self, code: str | None, message: str | Reason | KcpMessage | None) -> None:
+        """The result worth showing: KCP's message in both its languages (a KcpMessage), one of our
+        messages (a Reason), or text shown as it came (data: the window's res_msg)."""
         self.result_code = code
+        if isinstance(message, KcpMessage):
+            message = Reason(KCP_MESSAGE, res_msg=message)
         if isinstance(message, Reason):
             self.result_msg, self.result_msg_params = message.stored()
         else:
@@ -149,6 +152,12 @@ class Refund(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="refunds")
+
+    @property
+    def kcp_message(self) -> KcpMessage:
+        """KCP's answer in both its languages: ``res_msg`` as stored, ``res_en_msg`` from the raw answer
+        (refunds stored before this read the same way); an unknown outcome's error text stays as it is."""
+        return KcpMessage(self.res_msg, str((self.raw or {}).get("res_en_msg") or ""))
 
 
 class RefundIntent(db.Model):

@@ -30,7 +30,7 @@ from shop.admin.forms import (
 from shop.audit import AuditLog
 from shop.extensions import db
 from shop.formatting import refund_kind, won
-from shop.messages import reason
+from shop.messages import KcpMessage, reason
 from shop.models import NotificationDelivery, NotificationRecord, Order, Refund, RefundIntent
 from shop.reference.rules import error_text
 from shop.services import refunds as refund_service
@@ -184,7 +184,7 @@ def order_inquire(ordr_idxx: str):
     try:
         report = staff.inquire(tno=order.tno, pay_type=staff.pay_type_of(order), actor=actor(), ip=client_ip())
     except KcpApiError as exc:
-        flash(_("KCP refused the inquiry: [%(code)s] %(msg)s", code=exc.res_cd, msg=exc.res_msg or exc.res_en_msg), "danger")
+        flash(_("KCP refused the inquiry: [%(code)s] %(msg)s", code=exc.res_cd, msg=reason(KcpMessage.of(exc))), "danger")
         return redirect(url_for("admin.order_detail", ordr_idxx=ordr_idxx))
     except KcpError as exc:
         flash(_("The inquiry failed: %(msg)s", msg=error_text(exc)), "danger")
@@ -312,7 +312,8 @@ def refund_confirm(ordr_idxx: str):
         flash(_("%(kind)s of %(amount)s done (mod_pacn_seq_no %(seq)s).", kind=refund_kind(row.mod_type),
                 amount=won(row.amount, order.currency), seq=row.mod_pacn_seq_no or "-"), "success")
     elif row is not None and row.status == refund_service.FAILED:
-        flash(_("KCP refused the refund: [%(code)s] %(msg)s", code=row.res_cd or "-", msg=row.res_msg or ""), "danger")
+        flash(_("KCP refused the refund: [%(code)s] %(msg)s", code=row.res_cd or "-", msg=reason(row.kcp_message)),
+              "danger")
     else:
         flash(_("KCP's answer to the refund was lost; the order needs attention. Run an inquiry before anything else."),
               "warning")
@@ -327,7 +328,7 @@ def _already_message(intent: RefundIntent, row: Refund | None) -> tuple[str, str
                          amount=won(row.amount, intent.order.currency), seq=row.mod_pacn_seq_no or "-")
     if intent.status == IntentStatus.FAILED and row is not None:
         return "danger", _("This confirmation was already used: KCP refused the refund: [%(code)s] %(msg)s. "
-                           "Nothing more was sent to KCP.", code=row.res_cd or "-", msg=row.res_msg or "")
+                           "Nothing more was sent to KCP.", code=row.res_cd or "-", msg=reason(row.kcp_message))
     if intent.status == IntentStatus.REFUSED:
         return "danger", _("This confirmation was already used and the refund was refused: %(why)s. "
                            "Nothing was sent to KCP.", why=reason(intent.note, intent.note_params))

@@ -14,9 +14,9 @@ from typing import Any
 
 from flask_babel import gettext
 
-from kcp.errors import KcpError, KcpValidationError
+from kcp.errors import KcpApiError, KcpError, KcpValidationError
 from shop.messages import N_ as MESSAGE_ID
-from shop.messages import Reason, reason
+from shop.messages import KcpMessage, Reason, reason
 
 
 def N_(text: str) -> str:  # noqa: N802  (Babel's conventional marker: extract, translate later)
@@ -138,6 +138,8 @@ KCP_ERRORS: frozenset[str] = frozenset({
 
 # The sentence a refused value is shown in: the KCP field name and the value stay as they are.
 REFUSED_VALUE = MESSAGE_ID("%(field)s=%(value)s: %(rule)s")
+# KCP's refusal: its code, then its message in the reader's language (res_msg / res_en_msg).
+KCP_REFUSAL = MESSAGE_ID("[%(res_cd)s] %(res_msg)s")
 
 
 def param_rule(rule: str) -> str:
@@ -167,10 +169,13 @@ def validation_reason(error: KcpValidationError) -> Reason:
 
 
 def error_reason(error: KcpError) -> Reason:
-    """Any kcp error as a ``Reason`` in the reader's language: a refused value (``validation_reason``), a lost
-    or unusable answer (kcp.client's messages), else the message as it is (e.g. KCP's own res_msg)."""
+    """Any kcp error as a ``Reason`` in the reader's language: a refused value (``validation_reason``), KCP's
+    refusal (its code and message, ``KcpMessage``), a lost or unusable answer (kcp.client's messages), else
+    the message as it is."""
     if isinstance(error, KcpValidationError):
         return validation_reason(error)
+    if isinstance(error, KcpApiError):
+        return Reason(KCP_REFUSAL, res_cd=error.res_cd, res_msg=KcpMessage.of(error))
     template = getattr(error.message, "template", None)
     if template in KCP_ERRORS:
         return Reason(template, dict(getattr(error.message, "values", {})))

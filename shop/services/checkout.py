@@ -61,7 +61,7 @@ from kcp.results import PAY_TYPES, Approval
 from shop.audit import AuditLog
 from shop.catalog import Product, get_product
 from shop.extensions import db
-from shop.messages import BUYER, N_, SYSTEM, Reason
+from shop.messages import BUYER, N_, SYSTEM, KcpMessage, Reason
 from shop.models import KcpExchange, NotificationRecord, Order, Payment, StateChange, utcnow
 from shop.reference.rules import error_reason
 from shop.runtime import get_kcp
@@ -346,7 +346,7 @@ def approve_from_window(form: Mapping[str, str], *, token_required: bool = False
                                           site_cd=kcp.config.site_cd)
         except KcpApiError as exc:
             # KCP refused: no money moved, so the order stays payable (a forged enc_data must not close it).
-            message = exc.res_msg or exc.res_en_msg
+            message = KcpMessage.of(exc)  # shown in the reader's language: res_msg or res_en_msg
             _finish(order_id, OrderStatus.INCOMPLETE, result=(exc.res_cd, message),
                     cause=Reason(N_("KCP refused the approval: [%(res_cd)s] %(res_msg)s"),
                                  res_cd=exc.res_cd, res_msg=message))
@@ -507,7 +507,7 @@ def _known_elsewhere(ordr_idxx: str, approval: Approval, pay_type: str, refusal:
         return _Verdict()  # KCP confirms it is this order's
     return _Verdict(other=Reason(N_("KCP has no tno %(tno)s for this order: [%(res_cd)s] %(res_msg)s"),
                                  tno=approval.tno, res_cd=refusal.res_cd,
-                                 res_msg=refusal.res_msg or refusal.res_en_msg))
+                                 res_msg=KcpMessage.of(refusal)))
 
 
 def _tno_holder(tno: str, order_id: int) -> str | None:
@@ -819,16 +819,17 @@ def _settle_conflict(order_id: int, approval: Approval, why: str) -> Order:
     except KcpError as exc:
         log.error("AUTO-CANCEL FAILED for tno %s (order %s): %s. The buyer may have been charged; "
                   "cancel it by hand in the KCP admin or /admin.", approval.tno, order.ordr_idxx, exc)
-        return _finish(order_id, OrderStatus.NEEDS_ATTENTION, result=(getattr(exc, "res_cd", ""), str(exc)),
+        return _finish(order_id, OrderStatus.NEEDS_ATTENTION, result=(getattr(exc, "res_cd", ""), error_reason(exc)),
                        cause=Reason(N_("approval tno %(tno)s came back after the order was settled; automatic cancel "
-                                       "FAILED (%(error)s): staff must cancel tno %(tno)s"), tno=approval.tno, error=str(exc)))
+                                       "FAILED (%(error)s): staff must cancel tno %(tno)s"), tno=approval.tno,
+                                    error=error_reason(exc)))
     order = lock_order(order_id)
     exchanges.save_pending()
     db.session.commit()
     return order
 
 
-def _finish(order_id: int, target: OrderStatus, *, cause: Reason, result: tuple[str, str | Reason],
+def _finish(order_id: int, target: OrderStatus, *, cause: Reason, result: tuple[str, str | Reason | KcpMessage],
             tno: str | None = None) -> Order:
     """End an approval that did not produce a recorded payment: failed, unknown, auto_cancelled..."""
     order = lock_order(order_id)
@@ -855,8 +856,8 @@ def auto_cancel(order_id: int, approval: Approval, why: Reason | str) -> Order:
         try:
             return _finish(order_id, OrderStatus.NEEDS_ATTENTION, tno=approval.tno,
                            cause=Reason(N_("%(why)s; automatic cancel FAILED (%(error)s): staff must cancel tno %(tno)s"),
-                                        why=why, error=str(exc), tno=approval.tno),
-                           result=(getattr(exc, "res_cd", ""), str(exc)))
+                                        why=why, error=error_reason(exc), tno=approval.tno),
+                           result=(getattr(exc, "res_cd", ""), error_reason(exc)))
         except SQLAlchemyError:
             log.exception("could not even record the failed auto-cancel of tno %s", approval.tno)
             raise

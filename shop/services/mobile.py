@@ -28,7 +28,7 @@ from kcp.mobile import MobileMethod
 from kcp.results import TradeRegistration
 from shop.catalog import Product
 from shop.extensions import db
-from shop.messages import N_, SYSTEM, Reason
+from shop.messages import N_, SYSTEM, KcpMessage, Reason, reason
 from shop.models import Order
 from shop.runtime import get_kcp
 from shop.services import exchanges, lock_order, transition
@@ -81,12 +81,12 @@ def register_trade(product: Product, method: MobileMethod, buyer: Mapping[str, s
                                               pay_method=method.pay_method, ret_url=ret_url, user_agent=user_agent,
                                               site_cd=kcp.config.site_cd)
         except KcpApiError as exc:
-            message = exc.res_msg or exc.res_en_msg
+            message = KcpMessage.of(exc)  # stored in both languages, shown in the reader's
             _fail(order_id, result=(exc.res_cd, message),
                   cause=Reason(N_("KCP refused the trade registration: [%(res_cd)s] %(res_msg)s"),
                                res_cd=exc.res_cd, res_msg=message))
             raise RegistrationFailed(ordr_idxx, _("KCP did not accept this payment: [%(res_cd)s] %(res_msg)s",
-                                                  res_cd=exc.res_cd, res_msg=message), exc.res_cd) from exc
+                                                  res_cd=exc.res_cd, res_msg=reason(message)), exc.res_cd) from exc
         except (KcpOutcomeUnknown, KcpTransportError) as exc:
             log.warning("order %s: trade registration without a usable answer (%s)", ordr_idxx, exc)
             _fail(order_id, result=("", str(exc)),
@@ -100,7 +100,7 @@ def register_trade(product: Product, method: MobileMethod, buyer: Mapping[str, s
     return Registered(ordr_idxx=ordr_idxx, amount=amount, trade=trade, ret_url=ret_url)
 
 
-def _fail(order_id: int, *, result: tuple[str, str], cause: Reason) -> None:
+def _fail(order_id: int, *, result: tuple[str, str | KcpMessage], cause: Reason) -> None:
     """This attempt's order ends failed (no payment page was ever opened for it)."""
     order = lock_order(order_id)
     order.set_result(*result)

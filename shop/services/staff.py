@@ -34,7 +34,7 @@ from kcp.results import DEPOSIT_REVERSED, PAY_TYPES, Inquiry, parse_approval
 from shop.audit import AuditLog, utcnow
 from shop.extensions import db
 from shop.formatting import kcp_status, won
-from shop.messages import N_, Reason
+from shop.messages import N_, KcpMessage, Reason
 from shop.models import Order, Payment, Refund, RefundIntent, StateChange
 from shop.reference.rules import error_reason, validation_reason
 from shop.runtime import get_kcp
@@ -331,7 +331,7 @@ def confirm_refund(token: str, *, actor: str, ip: str = "", order: Order | None 
     assert row is not None
     detail = Reason(N_("%(what)s; %(mod_type)s of %(amount)s, res_cd %(res_cd)s %(res_msg)s, mod_pacn_seq_no %(seq)s"),
                     what=what, mod_type=row.mod_type, amount=row.amount, res_cd=row.res_cd or "-",
-                    res_msg=row.res_msg or "", seq=row.mod_pacn_seq_no or "-")
+                    res_msg=row.kcp_message, seq=row.mod_pacn_seq_no or "-")
     audit("refund", {"done": "ok"}.get(row.status, row.status), actor=actor, ip=ip, detail=detail, **target)
     return outcome
 
@@ -355,7 +355,7 @@ def execute_refund_plan(plan: RefundPlan, *, actor: str, ip: str = "") -> str:
         return (f"{row.mod_type} done: {won(row.amount, plan.order.currency)} refunded, "
                 f"balance {won(plan.order.balance, plan.order.currency)}, mod_pacn_seq_no {row.mod_pacn_seq_no or '-'}, "
                 f"canc_time {row.canc_time or '-'}")
-    return f"{row.mod_type} {row.status}: [{row.res_cd or '-'}] {row.res_msg or ''}"
+    return f"{row.mod_type} {row.status}: [{row.res_cd or '-'}] {row.kcp_message}"
 
 
 # --- manual card payment (수기결제, document 001) ------------------------------------------------
@@ -382,7 +382,7 @@ class ManualCardOutcome:
 
     order: Order
     approved: bool
-    message: str | Reason  # KCP's res_msg or an error text (data), or the order's reason (translated when shown)
+    message: str | Reason  # KCP's result, an error or the order's reason (shown in the reader's language)
     repeated: bool = False  # a copy of a form already submitted: no charge, the first submission's result
 
 
@@ -419,12 +419,12 @@ def manual_card_payment(details: ManualCardOrder, *, ordr_idxx: str, card_no: st
                 quota=details.quota, currency=details.currency, card_taxno=card_taxno if certified else None,
                 card_pwd=card_pwd if certified else None, cust_ip=ip)
         except KcpApiError as exc:
-            message = exc.res_msg or exc.res_en_msg
+            message = KcpMessage.of(exc)  # stored in both languages, shown in the reader's
             order = _settle(order_id, S.FAILED, Reason(N_("KCP declined the manual card payment: [%(res_cd)s] %(res_msg)s"),
                                                        res_cd=exc.res_cd, res_msg=message),
                             actor=actor, result=(exc.res_cd, message))
-            audit("manual_card", "declined", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=f"[{exc.res_cd}] {message}")
-            return ManualCardOutcome(order, False, f"[{exc.res_cd}] {message}")
+            audit("manual_card", "declined", actor=actor, ip=ip, ordr_idxx=order.ordr_idxx, detail=error_reason(exc))
+            return ManualCardOutcome(order, False, error_reason(exc))
         except KcpValidationError as exc:
             # Raised before sending; card fields are masked in the message by kcp.client.
             why = Reason(N_("not sent to KCP: %(error)s"), error=validation_reason(exc))
@@ -499,11 +499,12 @@ def _repeated_manual_payment(ordr_idxx: str, details: ManualCardOrder, *, actor:
           Reason(N_("form submitted again (%(status)s); amount %(amount)s ignored: not charged"), status=order.status,
                  amount=details.amount))
     if order.payment is not None:  # KCP approved it (whatever staff did with it since)
-        return ManualCardOutcome(order, True, order.result_msg or "", repeated=True)
+        return ManualCardOutcome(order, True, Reason.loaded(order.result_msg, order.result_msg_params), repeated=True)
     return ManualCardOutcome(order, False, Reason.loaded(order.status_reason, order.status_reason_params), repeated=True)
 
 
-def _settle(order_id: int, target: OrderStatus, cause: Reason, *, actor: str, result: tuple[str, str | Reason],
+def _settle(order_id: int, target: OrderStatus, cause: Reason, *, actor: str,
+            result: tuple[str, str | Reason | KcpMessage],
             tno: str | None = None) -> Order:
     """Move a locked order to ``target`` with the cause, storing pending exchanges, and commit."""
     order = lock_order(order_id)
@@ -698,7 +699,7 @@ def _reconcile(order_id: int, *, actor: str, staff_tno: str | None, pay_type: st
             target: OrderStatus | None = S.NEEDS_ATTENTION
             cause = Reason(N_("KCP answered the inquiry of tno %(tno)s with [%(res_cd)s] %(res_msg)s: check the "
                               "transaction in KCP's merchant admin"),
-                           tno=tno, res_cd=refused.res_cd, res_msg=(refused.res_msg or refused.res_en_msg)[:300])
+                           tno=tno, res_cd=refused.res_cd, res_msg=KcpMessage.of(refused, limit=300))
         elif answer is None:
             target, cause = None, why or Reason(N_("no answer from KCP"))
         else:
@@ -747,7 +748,7 @@ def _settle_refund(order_id: int, actor: str) -> ReconcileOutcome:
         except KcpApiError as exc:
             why = Reason(N_("KCP answered the inquiry of tno %(tno)s with [%(res_cd)s] %(res_msg)s: check the "
                             "transaction in KCP's merchant admin"),
-                         tno=order.tno, res_cd=exc.res_cd, res_msg=(exc.res_msg or exc.res_en_msg)[:300])
+                         tno=order.tno, res_cd=exc.res_cd, res_msg=KcpMessage.of(exc, limit=300))
         except (KcpOutcomeUnknown, KcpTransportError, KcpValidationError) as exc:
             why = Reason(N_("inquiry failed: %(error)s"), error=error_reason(exc))
         order = lock_order(order_id)
@@ -838,7 +839,7 @@ def _apply_settlement(order: Order, inquiry: Inquiry | None, tno: str, target: O
     if inquiry is not None:
         order.tno = order.tno or tno
         order.pay_method = order.pay_method or {v: k for k, v in PAY_TYPES.items()}.get(inquiry.pay_type)
-        order.set_result(inquiry.res_cd, Reason(N_("settled by inquiry: %(res_msg)s"), res_msg=(inquiry.res_msg or "")[:480]))
+        order.set_result(inquiry.res_cd, Reason(N_("settled by inquiry: %(res_msg)s"), res_msg=KcpMessage.of(inquiry, limit=480)))
         if target in (S.PAID, S.AWAITING_DEPOSIT) and order.payment is None:
             raw = {**inquiry.raw, "pay_method": inquiry.pay_type, "tno": tno}
             store_payment(order, parse_approval(raw))

@@ -6,7 +6,7 @@ from flask import Flask, current_app, url_for
 from flask_babel import get_locale
 
 from shop import formatting
-from shop.messages import actor_label, reason
+from shop.messages import KcpMessage, actor_label, reason
 
 
 def raw_body_text(body: bytes | None) -> str:
@@ -15,6 +15,11 @@ def raw_body_text(body: bytes | None) -> str:
     if data.isascii():
         return data.decode("ascii")
     return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in data)
+
+
+def kcp_message(answer: object) -> str:
+    """KCP's message of an answer (res_msg / res_en_msg) in the page's language, the other when KCP sent one."""
+    return reason(KcpMessage.of(answer))
 
 
 def sandbox_console_url() -> str | None:
@@ -33,3 +38,4 @@ def register_template_helpers(app: Flask) -> None:
     # Stored sentences and actors (shop.messages), translated when the page is rendered.
     app.add_template_global(reason, "reason")
     app.add_template_filter(actor_label, "actor_label")
+    app.add_template_filter(kcp_message, "kcp_message")
