@@ -255,6 +255,8 @@ def init_app(app: Flask) -> None:
     # The migrations live beside app.py, wherever the process was started from (gunicorn, flask, tests).
     migrate.init_app(app, db, directory=str(Path(app.root_path) / "migrations"))
 
+    from shop.views.notify import install_fast_path
+    install_fast_path(app)  # KCP's notifications served in front of Flask; inside ProxyFix (the sender's address)
     trusted = int(app.config.get("KCP_TRUST_PROXY") or 0)
     if trusted > 0:
         # Only behind a known number of proxies is X-Forwarded-For believed (common_return checks the sender IP).

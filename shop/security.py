@@ -109,24 +109,34 @@ class SlidingWindowLimiter:
             return allowed
 
 
+HEADERS_KEY = "shop_security_headers"
+
+
+def default_headers(app: Flask, *, secure: bool) -> list[tuple[str, str]]:
+    """The security headers of a response that sets none of its own (the after_request hook, and the
+    /common_return fast path in shop.views.notify that answers without Flask's request machinery)."""
+    headers: list[tuple[str, str]] = app.extensions[HEADERS_KEY]
+    if secure and not app.extensions["kcp"].config.is_sandbox:
+        return [*headers, ("Strict-Transport-Security", "max-age=31536000")]
+    return headers
+
+
 def _set_headers(app: Flask, csp: str) -> None:
     """Add the security headers to every response (a view's own values win)."""
+    app.extensions[HEADERS_KEY] = [
+        ("Content-Security-Policy", csp), ("X-Frame-Options", "SAMEORIGIN"), ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"), ("Permissions-Policy", PERMISSIONS_POLICY)]
 
     @app.after_request
     def security_headers(response: Response) -> Response:
         """CSP, framing, sniffing, referrer and feature policies; HSTS over HTTPS outside the sandbox."""
         headers = response.headers
-        own_policy = headers.get("Content-Security-Policy", "")
-        headers.setdefault("Content-Security-Policy", csp)
-        if "frame-ancestors" not in own_policy:
-            # A view whose own policy decides its framing (the sandbox's payment window, which any
-            # merchant page may frame, as KCP's) gets no contradicting X-Frame-Options.
-            headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        if request.is_secure and not app.extensions["kcp"].config.is_sandbox:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # A view whose own policy decides its framing (the sandbox's payment window, which any
+        # merchant page may frame, as KCP's) gets no contradicting X-Frame-Options.
+        framed_by_own_policy = "frame-ancestors" in headers.get("Content-Security-Policy", "")
+        for name, value in default_headers(app, secure=request.is_secure):
+            if not (framed_by_own_policy and name == "X-Frame-Options"):
+                headers.setdefault(name, value)
         return response
 
 

@@ -56,29 +56,44 @@ class GroupCommit(Generic[Item, Out]):
         self.batches = 0  # counters, read by tests and the benchmark
         self.items = 0
 
-    def submit(self, item: Item, run_batch: Callable[[Sequence[Item]], Sequence[Out | BaseException]]) -> Out:
-        """Queue ``item``, lead a batch when at the front, and return this item's outcome (or raise it)."""
+    def submit(self, item: Item, run_batch: Callable[[Sequence[Item]], Sequence[Out | BaseException]],
+               begin: Callable[[], None] | None = None) -> Out:
+        """Queue ``item``, lead a batch when at the front, and return this item's outcome (or raise it).
+
+        ``begin`` (optional) starts the batch's transaction: the leader calls it BEFORE it takes the
+        batch from the queue, so that callers arriving while it waits there (on SQLite, for the
+        database write lock another process holds) join this batch instead of the next one. The
+        lock is then held only for the batch's own work, never while waiting for company.
+        """
         me: _Waiter[Item, Out] = _Waiter(item, self._mutex)
         with self._mutex:
             self._queue.append(me)
             while not me.done and self._queue[0] is not me:
                 me.wake.wait()
-            if not me.done:
-                if self.gather > 0 and self._last_batch > 1 and len(self._queue) < self.max_batch:
-                    me.wake.wait(self.gather)  # releases the mutex: callers on their way join the queue
-                batch = [self._queue[i] for i in range(min(self.max_batch, len(self._queue)))]
-                self._last_batch = len(batch)
+            if not me.done and self.gather > 0 and self._last_batch > 1 and len(self._queue) < self.max_batch:
+                me.wake.wait(self.gather)  # releases the mutex: callers on their way join the queue
         if not me.done:
-            self._lead(batch, run_batch)
+            self._lead(run_batch, begin)
         if me.error is not None:
             raise me.error
         return me.result  # type: ignore[return-value]
 
-    def _lead(self, batch: list[_Waiter[Item, Out]],
-              run_batch: Callable[[Sequence[Item]], Sequence[Out | BaseException]]) -> None:
-        """Run one batch (this thread's item first), hand out the outcomes, pass the lead on."""
+    def _lead(self, run_batch: Callable[[Sequence[Item]], Sequence[Out | BaseException]],
+              begin: Callable[[], None] | None) -> None:
+        """Begin, take the batch (this thread's item first), run it, hand out the outcomes, pass the lead on."""
         outcomes: Sequence[Out | BaseException]
+        failed: BaseException | None = None
+        if begin is not None:
+            try:
+                begin()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in every caller of the batch, never swallowed
+                failed = exc
+        with self._mutex:
+            batch = [self._queue[i] for i in range(min(self.max_batch, len(self._queue)))]
+            self._last_batch = len(batch)
         try:
+            if failed is not None:
+                raise failed
             outcomes = run_batch([w.item for w in batch])
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"run_batch returned {len(outcomes)} outcomes for {len(batch)} items")

@@ -403,18 +403,24 @@ def receive(form: Mapping[str, str], *, sender_ip: str, raw_body: bytes | None =
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
-    return group.submit(item, receive_batch)
+    return group.submit(item, _receive_begun, begin=begin_immediate)
 
 
-def receive_batch(items: Sequence[Incoming]) -> list[Received | BaseException]:
+def _receive_begun(items: Sequence[Incoming]) -> list[Received | BaseException]:
+    """``receive_batch`` for the group commit's leader, whose write transaction is begun already."""
+    return receive_batch(items, begun=True)
+
+
+def receive_batch(items: Sequence[Incoming], *, begun: bool = False) -> list[Received | BaseException]:
     """Store and apply ``items`` (in arrival order) in one transaction; one outcome per item.
 
     If that transaction fails, every item is tried again alone, so that one bad notification (or a
     PostgreSQL unique-key race) costs the others nothing; an item that fails alone gets its
-    exception back, to be answered non-0000 (KCP retries it).
+    exception back, to be answered non-0000 (KCP retries it). ``begun``: the caller began the write
+    transaction (``begin_immediate``) for this batch.
     """
     try:
-        return _store(items)
+        return _store(items, begun=begun)
     except Exception as exc:  # noqa: BLE001 - any failure: roll back, then each item on its own
         db.session.rollback()
         if len(items) == 1:
@@ -476,7 +482,8 @@ _UPDATE_ORDER = (update(_O).where(_O.c.id == bindparam("o_id"))
                          updated_at=bindparam("o_updated")))
 
 
-def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[Received | BaseException]:
+def _store(items: Sequence[Incoming], *, look_everywhere: bool = False,
+           begun: bool = False) -> list[Received | BaseException]:
     """The transaction of ``receive_batch``: lock the orders, skip duplicates, store, apply, log, commit."""
     # From here to the commit: one transaction holding the orders' locks (on SQLite, the write lock),
     # taken in ONE statement in id order (no cycle with any other transaction, see shop.services).
@@ -484,7 +491,8 @@ def _store(items: Sequence[Incoming], *, look_everywhere: bool = False) -> list[
     # those of notifications for no order of ours are looked up apart. A noti_id stored by someone
     # else under another order is still never stored twice: the unique key on noti_id fails this
     # transaction, and receive_batch tries again.
-    begin_immediate()
+    if not begun:
+        begin_immediate()
     conn = db.session.connection()
     noti_ids = sorted({i.note.noti_id for i in items})
     numbers = sorted({i.note.ordr_no for i in items if i.note.ordr_no})

@@ -133,3 +133,51 @@ def test_under_load_a_leader_waits_briefly_for_callers_on_their_way() -> None:
     started = time.perf_counter()
     call(6)  # alone after a lone batch: no wait
     assert batches[4:] == [[6]] and time.perf_counter() - started < 0.1
+
+
+def test_callers_arriving_while_the_leader_begins_join_its_batch() -> None:
+    """The leader takes its batch only once its transaction has begun: on SQLite it may wait there for the
+    write lock another process holds, and whoever queues meanwhile is committed with it, not one commit later."""
+    group: GroupCommit[int, int] = GroupCommit(max_batch=8)
+    waiting, go = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def begin() -> None:
+        if not batches:  # the first leader: held until the others have queued
+            waiting.set()
+            assert go.wait(10)
+
+    def run(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return [i * 10 for i in items]
+
+    results: dict[int, int] = {}
+
+    def call(i: int) -> None:
+        results[i] = group.submit(i, run, begin=begin)
+
+    first = threading.Thread(target=call, args=(0,))
+    first.start()
+    assert waiting.wait(10)
+    others = [threading.Thread(target=call, args=(i,)) for i in range(1, 6)]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(group._queue) < 6 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    go.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert results == {i: i * 10 for i in range(6)}
+    assert batches == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_a_failing_begin_fails_its_batch_and_the_queue_goes_on() -> None:
+    group: GroupCommit[int, int] = GroupCommit()
+
+    def begin() -> None:
+        raise OSError("database locked")
+
+    with pytest.raises(OSError, match="database locked"):
+        group.submit(1, lambda items: [i for i in items], begin=begin)
+    assert group.submit(2, lambda items: [i * 10 for i in items]) == 20
