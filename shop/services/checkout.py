@@ -61,7 +61,7 @@ from kcp.results import PAY_TYPES, Approval
 from shop.audit import AuditLog
 from shop.catalog import Product, get_product
 from shop.extensions import db
-from shop.messages import BUYER, N_, SYSTEM, KcpMessage, Reason
+from shop.messages import BUYER, KCP_MESSAGE, N_, SYSTEM, KcpMessage, Reason
 from shop.models import KcpExchange, NotificationRecord, Order, Payment, StateChange, utcnow
 from shop.reference.rules import error_reason
 from shop.runtime import get_kcp
@@ -581,7 +581,8 @@ _RECORD_WHERE = (_O.c.id == bindparam("oid"), _O.c.status == OrderStatus.APPROVI
                  _O.c.amount == bindparam("approved"),
                  ~exists().where(_N.c.order_id == _O.c.id, _N.c.status == DEFERRED))
 _RECORD_VALUES = {"status": bindparam("target"), "tno": bindparam("tno"), "pay_method": bindparam("method"),
-                  "result_code": bindparam("code"), "result_msg": bindparam("message"), "result_msg_params": None,
+                  "result_code": bindparam("code"), "result_msg": bindparam("message"),
+                  "result_msg_params": bindparam("message_params", type_=_O.c.result_msg_params.type),
                   "status_reason": bindparam("reason"),
                   "status_reason_params": bindparam("reason_params", type_=_O.c.status_reason_params.type),
                   "updated_at": bindparam("updated")}
@@ -727,7 +728,7 @@ def record_approval(order_id: int, approval: Approval) -> Order:
                                     approved=approval.amount, amount=order.amount))
     store_payment(order, approval)
     order.tno, order.pay_method = approval.tno, approval.pay_method
-    order.set_result(approval.res_cd, approval.res_msg)
+    order.set_result(approval.res_cd, KcpMessage.of(approval))
     if approval.pay_method == "vbank":
         transition(order, OrderStatus.AWAITING_DEPOSIT, actor=SYSTEM,
                    cause=Reason(N_("virtual account issued (tno %(tno)s); deposit due"), tno=approval.tno))
@@ -777,8 +778,10 @@ def _record(order_id: int, ordr_idxx: str, approval: Approval) -> bool:
     payment = payment_values(order_id, approval)
     change = {"order_id": order_id, "from_status": OrderStatus.APPROVING, "to_status": str(target), "cause": text,
               "cause_params": params, "actor": SYSTEM, "created_at": now}
+    message, message_params = Reason(KCP_MESSAGE, res_msg=KcpMessage.of(approval)).stored()  # as Order.set_result
     order = {"oid": order_id, "approved": approval.amount, "target": str(target), "tno": approval.tno,
-             "method": approval.pay_method, "code": approval.res_cd, "message": approval.res_msg,
+             "method": approval.pay_method, "code": approval.res_cd, "message": message,
+             "message_params": message_params,
              "reason": text, "reason_params": params, "updated": now}
     begin_immediate()
     conn = db.session.connection()

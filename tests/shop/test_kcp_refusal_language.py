@@ -96,6 +96,20 @@ def test_kcps_refusal_of_the_approval_reads_in_the_pages_language(checkout):
     assert json.loads(order["result_msg_params"]) == {"res_msg": kcp}
 
 
+def test_an_approvals_own_message_reads_in_the_staff_pages_language(checkout):
+    """The result an approval leaves (KCP's 0000 message) is stored in both of KCP's texts too (_record)."""
+    page = checkout.order_page("speaker")
+    result = checkout.window(page, "card")
+    assert checkout.submit(checkout.form_for(page, result)).status_code == 303
+    order = checkout.order_row(page.ordr_idxx)
+    ok = codes.explain("0000")
+    assert (order["status"], order["result_code"]) == ("paid", "0000")
+    assert json.loads(order["result_msg_params"]) == {"res_msg": {"_res_msg": ok.ko, "_res_en_msg": ok.en}}
+    staff = _pages(checkout.url, f"/admin/orders/{page.ordr_idxx}", _staff(checkout.url))
+    assert f"0000 {ok.en}" in staff["en"] and f"0000 {ok.ko}" not in staff["en"]
+    assert f"0000 {ok.ko}" in staff["ko"]
+
+
 def test_rows_stored_with_kcps_korean_text_alone_still_show_it(checkout):
     """Before both texts were kept, a refusal stored res_msg (or res_en_msg when KCP sent no Korean) as a plain value."""
     ordr_idxx = _declined_order(checkout)
