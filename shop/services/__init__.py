@@ -27,13 +27,11 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, event, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from shop.extensions import db
@@ -138,39 +136,6 @@ def lock_order_by_ordr_idxx(ordr_idxx: str) -> Order | None:
 def begin_immediate() -> None:
     """Begin a write transaction that does not concern one known order (e.g. an unmatched notification)."""
     _begin_write()
-
-
-# app.extensions key of NOTIFY_PIPELINE (set by shop.services.notifications.init_app; True when unset).
-PIPELINE_KEY = "shop_notification_pipeline"
-
-
-@contextmanager
-def pipeline(conn: Connection) -> Iterator[None]:
-    """PostgreSQL through psycopg: send the write statements of the block to the server together.
-
-    In psycopg's pipeline mode each statement is queued instead of waited for; leaving the block
-    sends them all with one Sync and waits once for all their answers. Only statements whose
-    results are not read belong in the block (SQLAlchemy cannot read a result there). Nothing
-    else changes: the same statements in the same transaction, in the same order. An error in one
-    makes the server skip the rest; it is raised when the block ends, as SQLAlchemy's exception
-    like any database error (a unique key's IntegrityError included), before the COMMIT, which
-    stays outside: committing ends the session's hold on the connection, which must have left
-    pipeline mode by then. Elsewhere (SQLite, another driver, a libpq without pipeline mode,
-    ``NOTIFY_PIPELINE = False`` for a connection proxy that cannot take it) the statements go one by one.
-    """
-    if conn.dialect.driver != "psycopg" or not current_app.extensions.get(PIPELINE_KEY, True):
-        yield
-        return
-    from psycopg import Error, Pipeline  # only here: the shop on SQLite does not need psycopg
-
-    if not Pipeline.is_supported():
-        yield
-        return
-    try:
-        with conn.connection.driver_connection.pipeline():
-            yield
-    except Error as exc:  # the answer to a queued statement, received at the Sync
-        raise DBAPIError.instance(None, None, exc, Error) from exc
 
 
 def transition(order: Order, target: OrderStatus, *, cause: str | Reason, actor: str,

@@ -65,7 +65,7 @@ from shop.messages import BUYER, KCP_MESSAGE, N_, SYSTEM, KcpMessage, Reason
 from shop.models import KcpExchange, NotificationRecord, Order, Payment, StateChange, utcnow
 from shop.reference.rules import error_reason
 from shop.runtime import get_kcp
-from shop.services import begin_immediate, exchanges, lock_order, log_transition, pipeline, transition
+from shop.services import begin_immediate, exchanges, lock_order, log_transition, transition
 from shop.services.notifications import DEFERRED, apply_deferred
 from shop.states import PAYABLE, OrderStatus, TransitionError, can_move
 
@@ -589,8 +589,7 @@ _RECORD_VALUES = {"status": bindparam("target"), "tno": bindparam("tno"), "pay_m
 _DEFERRED = select(_N.c.id).where(_N.c.order_id == bindparam("oid"), _N.c.status == DEFERRED).limit(1)
 _RECORD_PAID = update(_O).where(*_RECORD_WHERE).values(**_RECORD_VALUES, paid_amount=bindparam("approved"))
 _RECORD_ISSUED = update(_O).where(*_RECORD_WHERE).values(**_RECORD_VALUES)  # a virtual account: nothing paid yet
-# Inline: the new rows' ids are never read, so PostgreSQL is not asked to return them (and the rows
-# can be sent in one pipeline, shop.services.pipeline).
+# Inline: the new rows' ids are never read, so PostgreSQL is not asked to return them.
 _INSERT_PAYMENT, _INSERT_CHANGE, _INSERT_EXCHANGES = insert(_P).inline(), insert(_C).inline(), insert(_X).inline()
 
 
@@ -650,11 +649,9 @@ def _claim(ordr_idxx: str, signed: SignedOrder | None, form: Mapping[str, str]) 
             db.session.rollback()  # nothing claimed
             raise
     window["order_id"] = found.id
-    with pipeline(conn):  # PostgreSQL: the two rows in one round trip
-        conn.execute(_INSERT_EXCHANGES, [window])
-        conn.execute(_INSERT_CHANGE, {"order_id": found.id, "from_status": str(previous),
-                                      "to_status": OrderStatus.APPROVING, "cause": _CLAIM_CAUSE, "cause_params": {},
-                                      "actor": BUYER, "created_at": utcnow()})
+    conn.execute(_INSERT_EXCHANGES, [window])
+    conn.execute(_INSERT_CHANGE, {"order_id": found.id, "from_status": str(previous), "to_status": OrderStatus.APPROVING,
+                                  "cause": _CLAIM_CAUSE, "cause_params": {}, "actor": BUYER, "created_at": utcnow()})
     db.session.commit()
     return found
 
@@ -791,11 +788,10 @@ def _record(order_id: int, ordr_idxx: str, approval: Approval) -> bool:
         return False
     rows = exchanges.take_pending()
     try:
-        with pipeline(conn):  # PostgreSQL: the three rows in one round trip
-            conn.execute(_INSERT_PAYMENT, payment)
-            conn.execute(_INSERT_CHANGE, change)
-            if rows:
-                conn.execute(_INSERT_EXCHANGES, rows)
+        conn.execute(_INSERT_PAYMENT, payment)
+        conn.execute(_INSERT_CHANGE, change)
+        if rows:
+            conn.execute(_INSERT_EXCHANGES, rows)
         db.session.commit()
     except BaseException:
         exchanges.put_back(rows)  # the caller rolls back; whoever records next writes them
