@@ -45,7 +45,7 @@ def test_upgrade_produces_exactly_the_models_schema(make_app_db: Callable[..., A
             diff = compare_metadata(context, db.metadata)
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == []
-    assert version == _head() == "0008_w4_redteam"
+    assert version == _head() == "0008_deposit_amounts"
 
 
 def test_downgrade_to_base_removes_every_table(make_app_db: Callable[..., Any]) -> None:

@@ -5,7 +5,7 @@ order's paid_amount, and that balance is what a refund sends back, so those colu
 
 SQLite's INTEGER already holds 64 bits: only PostgreSQL's columns change.
 
-Revision ID: 0008_w4_redteam
+Revision ID: 0008_deposit_amounts
 Revises: 0007
 Create Date: 2026-12-07 00:00:00
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0008_w4_redteam'
+revision = '0008_deposit_amounts'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
