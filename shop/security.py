@@ -32,10 +32,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, has_request_context, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 
 from kcp.config import is_local_url
 from kcp.notify import reply, sender_allowed
@@ -186,13 +188,19 @@ def _refuse_nul(app: Flask) -> None:
         values = [request.path, *request.args.keys(), *request.args.values()]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             values += [*request.form.keys(), *request.form.values()]
-        if not any("\x00" in value for value in values):
-            return None
-        from flask_babel import gettext as _
+        return nul_refused() if holds_nul(values) else None
 
-        return render_template("message.html", title=_("The request could not be read"), tone="warning",
-                               message=_("It contains a character the shop does not accept (a NUL character). "
-                                         "Nothing was changed.")), 400
+
+def holds_nul(texts: Iterable[str]) -> bool:
+    """True when any of ``texts`` holds a NUL character (U+0000)."""
+    return any("\x00" in text for text in texts)
+
+
+def nul_refused() -> tuple[str, int]:
+    """The 400 page for a request holding a NUL character (this hook's, and the raw-body views' own check)."""
+    return render_template("message.html", title=_("The request could not be read"), tone="warning",
+                           message=_("It contains a character the shop does not accept (a NUL character). "
+                                     "Nothing was changed.")), 400
 
 
 class LocalHttpSessionInterface(SecureCookieSessionInterface):

@@ -39,7 +39,7 @@ from shop.extensions import db
 from shop.forms import DevOptionsForm, MobileOrderForm, explanation
 from shop.models import Order
 from shop.runtime import get_kcp
-from shop.security import content_security_policy
+from shop.security import content_security_policy, holds_nul, nul_refused
 from shop.services.checkout import CheckoutError, approve_from_window
 from shop.services.mobile import RegistrationFailed, register_trade, returned_without_payment
 from shop.states import PAYABLE
@@ -281,11 +281,9 @@ def _posted_form() -> dict[str, str]:
 def order_mobile():
     """KCP's page posts the buyer back: approve a 0000 result exactly as /pp_ax_hub does; show the order."""
     form = _posted_form()
-    if any("\x00" in text for pair in form.items() for text in pair):
+    if holds_nul([*form.keys(), *form.values()]):
         # Never KCP's (PostgreSQL cannot even compare such a value): refused like the shop's other forms.
-        return render_template("message.html", title=_("The request could not be read"), tone="warning",
-                               message=_("It contains a character the shop does not accept (a NUL character). "
-                                         "Nothing was changed.")), 400
+        return nul_refused()
     if not form.get("ordr_idxx", "").strip() and form.get("param_opt_1", "").strip():
         form["ordr_idxx"] = form["param_opt_1"]  # our own echo of the order number (order_mobile_pay.html)
     res_cd = form.get("res_cd", "").strip()
